@@ -1,0 +1,55 @@
+import { z } from 'zod';
+import { durationSeconds, obj, positiveInt } from './common.js';
+
+export const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'EdDSA'] as const;
+export const algorithm = z.enum([...ASYMMETRIC_ALGORITHMS, 'HS256']);
+export type Algorithm = z.infer<typeof algorithm>;
+
+const keySource = obj({
+  /** Remote JWKS document. */
+  jwks_uri: z.url({ protocol: /^https?$/ }).optional(),
+  /** Fetch `${issuer}/.well-known/openid-configuration` and use its jwks_uri. */
+  discovery: z.boolean().optional(),
+  /** Local JWKS file (a Kubernetes Secret or ConfigMap mount); re-read on refresh. */
+  jwks_file: z.string().min(1).optional(),
+  /** Shared secret for HS256. Only then is HS256 allowed; prefer `hs256_secret_env`. */
+  hs256_secret_env: z.string().min(1).optional(),
+  /** Refresh keys this often in the background (jose calls this cacheMaxAge). */
+  refresh_interval_s: durationSeconds.default(300),
+  /** A fetch that takes longer is abandoned; the last good keys keep serving. */
+  fetch_timeout_ms: positiveInt.default(1500),
+  /** On an unknown kid, refetch at most once per cooldown. */
+  unknown_kid_cooldown_s: durationSeconds.default(30),
+  /** How long a Check may wait for an in-flight unknown-kid refetch before denying. */
+  unknown_kid_wait_ms: positiveInt.default(50),
+});
+
+export const issuerSchema = obj({
+  issuer: z.string().min(1),
+  audiences: z.array(z.string().min(1)).min(1),
+  algorithms: z.array(algorithm).min(1).default(['RS256', 'ES256', 'EdDSA', 'PS256']),
+  keys: keySource,
+  /** Where the token comes from. scheme '' means the whole header value is the token. */
+  token_header: z.string().regex(/^[a-z0-9-]+$/, 'lower-case header name').default('authorization'),
+  token_scheme: z.string().default('Bearer'),
+});
+
+export const identitySchema = obj({
+  issuers: z.array(issuerSchema).default([]),
+  clock_skew_s: durationSeconds.default(60),
+  /** Tokens whose exp - iat is larger are rejected. */
+  max_token_lifetime_s: durationSeconds.default(86_400),
+  max_token_bytes: positiveInt.default(8192),
+  token_cache: obj({
+    max_entries: positiveInt.default(100_000),
+    max_age_s: durationSeconds.default(300),
+  }).prefault({}),
+  /**
+   * Use the bundled development key set and demo issuer. Only the embedded default config sets
+   * this; it is refused together with real issuers.
+   */
+  development_keys: z.boolean().default(false),
+}).prefault({});
+
+export type IssuerConfig = z.infer<typeof issuerSchema>;
+export type IdentityConfig = z.infer<typeof identitySchema>;

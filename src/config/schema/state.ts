@@ -1,0 +1,41 @@
+import { z } from 'zod';
+import { durationSeconds, obj, positiveInt } from './common.js';
+
+const onUnavailable = z.enum(['fail_static', 'fail_closed']);
+
+export const stateSchema = obj({
+  backend: z.enum(['memory', 'redis']).default('memory'),
+  redis: obj({
+    url: z.string().regex(/^rediss?:\/\//).optional(),
+    sentinel: obj({
+      name: z.string().min(1),
+      sentinels: z.array(obj({ host: z.string(), port: z.number().int() })).min(1),
+      password_env: z.string().optional(),
+    }).optional(),
+    cluster: obj({
+      nodes: z.array(obj({ host: z.string(), port: z.number().int() })).min(1),
+      password_env: z.string().optional(),
+    }).optional(),
+    /** Prepended to every key: `${prefix}suspended_user:<id>`. */
+    key_prefix: z.string().default(''),
+    command_timeout_ms: positiveInt.default(250),
+    connect_timeout_ms: positiveInt.default(1000),
+    resync_interval_s: durationSeconds.default(60),
+  }).prefault({}),
+  /** What a list does when Redis is unreachable. */
+  on_unavailable: obj({
+    suspended_users: onUnavailable.default('fail_static'),
+    blocked_ips: onUnavailable.default('fail_static'),
+    user_risk: onUnavailable.default('fail_static'),
+  }).prefault({}),
+  /** Past this age a fail_static mirror fails closed too; fail_closed lists deny from here on. */
+  max_staleness_s: durationSeconds.default(300),
+  remediation: obj({
+    enabled: z.boolean().default(true),
+    threshold: positiveInt.default(5),
+    window_s: positiveInt.default(900),
+    block_ttl_s: positiveInt.default(1800),
+  }).prefault({}),
+}).prefault({});
+
+export type StateConfig = z.infer<typeof stateSchema>;

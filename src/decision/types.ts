@@ -1,0 +1,60 @@
+import type { Reason } from '../reasons.js';
+
+/** A CheckRequest (or HTTP auth subrequest) reduced to what the checks read. Built once per call. */
+export interface NormalizedRequest {
+  /** Upper-case HTTP method. */
+  readonly method: string;
+  /** Percent-decoded once, with `//`, `/./` and `/../` collapsed; never contains the query. */
+  readonly path: string;
+  /** The request target exactly as the client sent it (path + query). */
+  readonly rawPath: string;
+  readonly query: string;
+  /** Lower-case, without port. */
+  readonly host: string;
+  readonly scheme: string;
+  /** Lower-case header names. Envoy joins repeated headers with ",". */
+  readonly headers: Readonly<Record<string, string>>;
+  /** Normalised client IP ('' when unknown); IPv4-mapped IPv6 is reduced to IPv4. */
+  readonly clientIp: string;
+  /** Workload identity of the caller from mTLS (SPIFFE ID), '' when none. */
+  readonly principal: string;
+  /** Envoy per-route context_extensions. */
+  readonly contextExtensions: Readonly<Record<string, string>>;
+  readonly requestId: string;
+}
+
+/** A verified end-user identity: the claims of a token whose signature and registered claims passed. */
+export interface Identity {
+  readonly issuer: string;
+  readonly sub: string;
+  readonly claims: Readonly<Record<string, unknown>>;
+  /** exp, in seconds since the epoch. */
+  readonly exp: number;
+}
+
+export type AuthResult =
+  | { readonly ok: true; readonly identity: Identity }
+  | { readonly ok: false; readonly reason: Reason; readonly detail: string };
+
+/** One line of the explanation of a decision: what each check concluded. */
+export interface CheckTrace {
+  readonly check: string;
+  readonly verdict: 'pass' | 'deny' | 'skip' | 'shadow_deny';
+  readonly reason?: Reason;
+  readonly detail?: string;
+}
+
+export interface Decision {
+  readonly allow: boolean;
+  readonly reason: Reason;
+  readonly decisionId: string;
+  readonly sub?: string | undefined;
+  readonly riskScore?: number | undefined;
+  readonly resource?: string | undefined;
+  /** Overrides the default WWW-Authenticate challenge (RFC 9470 step-up carries acr_values/max_age). */
+  readonly challenge?: string | undefined;
+  /** Internal detail for logs and explain; never sent to the client. */
+  readonly detail?: string | undefined;
+  /** Reasons that would have denied but were shadowed. */
+  readonly shadowed?: readonly Reason[] | undefined;
+}

@@ -1,0 +1,21 @@
+import type { AuthResult, NormalizedRequest } from '../decision/types.js';
+
+/**
+ * Verifies the end-user token of a request. `authenticate` returns synchronously whenever it can
+ * (verified-token cache hit, known key) and a Promise only when it must wait for a key refetch.
+ */
+export interface Authenticator {
+  /** The raw token from the issuer-configured header, or undefined when none is present. Throws never. */
+  extractToken(req: NormalizedRequest): TokenExtraction;
+  authenticate(token: string, nowMs: number): AuthResult | Promise<AuthResult>;
+  /** True once every issuer has a usable key set. */
+  ready(): boolean;
+  /** Initial key load; resolves even on failure (then ready() stays false and checks deny). */
+  start(): Promise<void>;
+  close(): void;
+}
+
+export type TokenExtraction =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'token'; readonly token: string }
+  | { readonly kind: 'malformed'; readonly detail: string };
