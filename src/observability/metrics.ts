@@ -1,0 +1,85 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * All Prometheus metrics, created once per process (or per test app) on one registry.
+ * Label values are bounded: reason codes come from src/reasons.ts, issuers from config.
+ */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const m = {
+    registry,
+    decisions: new Counter({
+      name: 'zt_authz_decisions_total',
+      help: 'Decisions by result and reason code',
+      labelNames: ['result', 'reason'] as const,
+      registers: [registry],
+    }),
+    wouldDeny: new Counter({
+      name: 'zt_authz_would_deny_total',
+      help: 'Shadowed checks that would have denied, by reason',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    shadowMode: new Gauge({
+      name: 'zt_authz_shadow_mode',
+      help: '1 while any check runs in shadow mode',
+      registers: [registry],
+    }),
+    checkSeconds: new Histogram({
+      name: 'zt_authz_check_duration_seconds',
+      help: 'Server-side time to decide one Check',
+      buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.2],
+      registers: [registry],
+    }),
+    jwksRefreshes: new Counter({
+      name: 'zt_authz_jwks_refresh_total',
+      help: 'JWKS fetches by issuer and outcome',
+      labelNames: ['issuer', 'outcome'] as const,
+      registers: [registry],
+    }),
+    jwksKeys: new Gauge({
+      name: 'zt_authz_jwks_keys',
+      help: 'Usable keys per issuer',
+      labelNames: ['issuer'] as const,
+      registers: [registry],
+    }),
+    tokenCache: new Counter({
+      name: 'zt_authz_token_cache_total',
+      help: 'Verified-token cache lookups',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
+    stateMirrorAge: new Gauge({
+      name: 'zt_authz_state_mirror_age_seconds',
+      help: 'Age of the Redis mirror (time since last known in sync)',
+      registers: [registry],
+    }),
+    stateConnected: new Gauge({
+      name: 'zt_authz_state_connected',
+      help: '1 while the state backend is connected',
+      registers: [registry],
+    }),
+    stateEvents: new Counter({
+      name: 'zt_authz_state_events_total',
+      help: 'State mirror events (invalidation, resync, error, remediation_block)',
+      labelNames: ['event'] as const,
+      registers: [registry],
+    }),
+    configInfo: new Gauge({
+      name: 'zt_authz_config_info',
+      help: 'Active policy hash (value is 1)',
+      labelNames: ['hash'] as const,
+      registers: [registry],
+    }),
+    configReloads: new Counter({
+      name: 'zt_authz_config_reloads_total',
+      help: 'Config reloads by outcome',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+  };
+  return m;
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
