@@ -3,9 +3,22 @@ import { classification, obj, sensitivity, weekday } from './common.js';
 
 const hhmm = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'expected HH:MM (24 h)');
 
+/** Rejected here rather than at compile time so a hot reload with a typo keeps the old policy. */
+function isTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export const timeWindowSchema = obj({
-  timezone: z.string().default('UTC'),
-  /** Inclusive on both ends, by minute: 08:00–18:59 allows 18:59:59 and denies 19:00:00. */
+  timezone: z.string().default('UTC').refine(isTimeZone, { message: 'unknown IANA time zone' }),
+  /**
+   * Inclusive on both ends, by minute: 08:00–18:59 allows 18:59:59 and denies 19:00:00.
+   * end < start wraps past midnight; the part after midnight belongs to the day the window opened.
+   */
   start: hhmm.default('08:00'),
   end: hhmm.default('18:59'),
   days: z.array(weekday).min(1).default(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun']),
@@ -21,18 +34,60 @@ export const resourceSchema = obj({
   /** Who may call: an end user with a JWT, a workload with an mTLS principal, or either. */
   identity: z.enum(['user', 'workload', 'any']).default('user'),
   /** Destination service name for service-to-service pairs (defaults to the resource name). */
-  service: z.string().optional(),
+  service: z.string().min(1).optional(),
 });
+
+/**
+ * A config path that is not in the canonical form the normaliser produces could never match a
+ * request, which is a silent policy hole: reject it instead.
+ */
+const canonicalConfigPath = z
+  .string()
+  .startsWith('/')
+  .refine((p) => !/\/\/|\/\.\.?(\/|$)|[\\?#%]/.test(p), {
+    message: 'must be a normalised path: no //, /./, /../, backslash, ?, # or %',
+  });
+
+const routePattern = canonicalConfigPath.refine(
+  (p) => {
+    const segs = p.split('/').slice(1);
+    return segs.every((s, i) => (s.includes('*') ? s === '*' || (s === '**' && i === segs.length - 1) : true));
+  },
+  { message: '`*` must be a whole segment and `**` only the last segment' },
+);
 
 export const routeSchema = obj({
   /** Exactly one of prefix / path / pattern. pattern: `*` matches one segment, `**` the rest. */
-  prefix: z.string().startsWith('/').optional(),
-  path: z.string().startsWith('/').optional(),
-  pattern: z.string().startsWith('/').optional(),
-  methods: z.array(z.string().regex(/^[A-Z]+$/)).optional(),
-  host: z.string().optional(),
+  prefix: canonicalConfigPath.optional(),
+  path: canonicalConfigPath.optional(),
+  pattern: routePattern.optional(),
+  methods: z.array(z.string().regex(/^[A-Z]+$/)).min(1).optional(),
+  /** Exact host or `*.suffix` (any non-empty subdomain, at any depth); compared lower-case, without port. */
+  host: z
+    .string()
+    .regex(/^(\*\.)?[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/, 'expected host or *.suffix, without port')
+    .optional(),
   resource: z.string().min(1),
+}).refine((r) => [r.prefix, r.path, r.pattern].filter((v) => v !== undefined).length === 1, {
+  message: 'a route needs exactly one of prefix, path, pattern',
 });
+
+const SENSITIVITY_RANK = { low: 0, medium: 1, high: 2 } as const;
+
+/** `spiffe://td/seg/...` with `*` only as a whole segment, or a bare Kubernetes service-account name. */
+const servicePairFrom = z
+  .string()
+  .min(1)
+  .refine(
+    (s) =>
+      s.startsWith('spiffe://')
+        ? s
+            .slice('spiffe://'.length)
+            .split('/')
+            .every((seg) => seg.length > 0 && (seg === '*' || !seg.includes('*')))
+        : /^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$/.test(s),
+    { message: 'expected spiffe://TD/ns/NS/sa/SA (`*` as a whole segment) or a bare service-account name' },
+  );
 
 export const policySchema = obj({
   /** Global shadow mode: every check that would deny is logged and counted, and the request allowed. */
@@ -53,7 +108,7 @@ export const policySchema = obj({
       ]),
     mfa: obj({
       amr: z.array(z.string()).default(['mfa', 'otp', 'hwk']),
-      acr: z.array(z.string()).default([]),
+      acr: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'acr values are sent in acr_values: no spaces, quotes or backslashes')).default([]),
       /** Step-up must be this recent (auth_time); emitted as RFC 9470 max_age. */
       max_age_s: z.number().int().positive().optional(),
     }).prefault({}),
@@ -62,7 +117,15 @@ export const policySchema = obj({
       /** Header set by a trusted device-posture proxy; its value must be "true". */
       header: z.string().optional(),
     }).prefault({}),
-  }).prefault({}),
+  })
+    .refine(
+      (r) =>
+        r.sensitivity_caps.every((a) =>
+          r.sensitivity_caps.every((b) => !(b.above > a.above) || SENSITIVITY_RANK[b.max] <= SENSITIVITY_RANK[a.max]),
+        ),
+      { message: 'a higher `above` must not allow a higher sensitivity', path: ['sensitivity_caps'] },
+    )
+    .prefault({}),
   time_window: timeWindowSchema.optional(),
   resources: z.record(z.string().min(1), resourceSchema).default({}),
   routes: z.array(routeSchema).default([]),
@@ -74,7 +137,7 @@ export const policySchema = obj({
     .array(
       obj({
         /** SPIFFE ID, `spiffe://td/ns/NS/sa/SA`, with `*` wildcards, or a bare service-account name. */
-        from: z.string().min(1),
+        from: servicePairFrom,
         to: z.string().min(1),
       }),
     )
@@ -85,7 +148,19 @@ export const policySchema = obj({
     decision_id: z.string().default('x-auth-decision-id'),
     strip_authorization: z.boolean().default(false),
   }).prefault({}),
-}).prefault({});
+})
+  .superRefine((p, ctx) => {
+    const known = (name: string) => Object.hasOwn(p.resources, name);
+    p.routes.forEach((r, i) => {
+      if (!known(r.resource)) {
+        ctx.addIssue({ code: 'custom', path: ['routes', i, 'resource'], message: `unknown resource "${r.resource}"` });
+      }
+    });
+    if (p.default_resource !== undefined && !known(p.default_resource)) {
+      ctx.addIssue({ code: 'custom', path: ['default_resource'], message: `unknown resource "${p.default_resource}"` });
+    }
+  })
+  .prefault({});
 
 export type PolicyConfig = z.infer<typeof policySchema>;
 export type ResourceConfig = z.infer<typeof resourceSchema>;
