@@ -1,0 +1,278 @@
+import type { Algorithm, IdentityConfig, IssuerConfig } from '../config/schema/identity.js';
+import type { AuthResult, Identity, NormalizedRequest } from '../decision/types.js';
+import { DEV_AUDIENCE, DEV_ISSUER, DEV_PUBLIC_JWKS } from '../dev/keys.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { DenyReason } from '../reasons.js';
+import { checkClaims, type ClaimRules } from './claims.js';
+import { extractToken, tokenLocations, type TokenLocation } from './extract.js';
+import { IssuerKeys } from './issuer-keys.js';
+import { parseCompactJws, type ParsedToken } from './jws.js';
+import { keyFitsAlg, secretRecord, type KeyRecord } from './keys.js';
+import type { KeySource } from './key-source.js';
+import { verifySignature } from './signature.js';
+import { TokenCache } from './token-cache.js';
+import type { Authenticator, TokenExtraction } from './types.js';
+
+/**
+ * Detail prefix of the deny returned while an issuer has no usable keys (its JWKS never loaded).
+ * The reason is token_invalid; the engine can tell a dependency outage from a bad token by this
+ * prefix (or by `ready()`), and map it to dependency_unavailable.
+ */
+export const KEYS_UNAVAILABLE = 'keys_unavailable';
+
+const MIN_HS256_SECRET_BYTES = 32;
+
+interface IssuerRuntime {
+  readonly keys: IssuerKeys;
+  readonly algorithms: ReadonlySet<string>;
+  readonly rules: ClaimRules;
+  readonly waitMs: number;
+}
+
+export interface AuthenticatorDeps {
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+}
+
+export function createAuthenticator(cfg: IdentityConfig, deps: AuthenticatorDeps): Authenticator {
+  return new JwtAuthenticator(cfg, deps);
+}
+
+function deny(reason: DenyReason, detail: string): AuthResult {
+  return { ok: false, reason, detail };
+}
+
+class JwtAuthenticator implements Authenticator {
+  private readonly issuers = new Map<string, IssuerRuntime>();
+  private readonly locations: TokenLocation[];
+  private readonly cache: TokenCache;
+  private readonly cacheMaxAgeMs: number;
+  private readonly maxTokenBytes: number;
+  private readonly hit;
+  private readonly miss;
+
+  constructor(cfg: IdentityConfig, deps: AuthenticatorDeps) {
+    const issuerCfgs = resolveIssuers(cfg, deps.logger);
+    for (const ic of issuerCfgs) {
+      if (this.issuers.has(ic.issuer)) throw new Error(`identity: issuer ${JSON.stringify(ic.issuer)} is configured twice`);
+      const { source, secret } = keySourceOf(ic);
+      this.issuers.set(ic.issuer, {
+        keys: new IssuerKeys({
+          issuer: ic.issuer,
+          algorithms: ic.algorithms,
+          source,
+          secret,
+          keys: ic.keys,
+          logger: deps.logger,
+          metrics: deps.metrics,
+        }),
+        algorithms: new Set(ic.algorithms),
+        rules: {
+          issuer: ic.issuer,
+          audiences: new Set(ic.audiences),
+          clockSkewS: cfg.clock_skew_s,
+          maxLifetimeS: cfg.max_token_lifetime_s,
+        },
+        waitMs: ic.keys.unknown_kid_wait_ms,
+      });
+    }
+    this.locations = tokenLocations(issuerCfgs.map((i) => ({ header: i.token_header, scheme: i.token_scheme })));
+    this.cache = new TokenCache(cfg.token_cache.max_entries);
+    this.cacheMaxAgeMs = cfg.token_cache.max_age_s * 1000;
+    this.maxTokenBytes = cfg.max_token_bytes;
+    // Bound children: a labelled inc() would hash the label set on every call.
+    this.hit = deps.metrics.tokenCache.labels('hit');
+    this.miss = deps.metrics.tokenCache.labels('miss');
+  }
+
+  extractToken(req: NormalizedRequest): TokenExtraction {
+    return extractToken(req, this.locations);
+  }
+
+  authenticate(token: string, nowMs: number): AuthResult | Promise<AuthResult> {
+    const e = this.cache.get(token);
+    if (e !== undefined) {
+      if (nowMs < e.expiresMs && nowMs >= e.notBeforeMs && e.key.live) {
+        e.hot = true;
+        this.hit.inc();
+        return e.result;
+      }
+      // Past its cache life or its key left the JWKS: verify afresh, which gives the precise reason.
+      this.cache.delete(token);
+    }
+    this.miss.inc();
+    return this.verify(token, nowMs);
+  }
+
+  ready(): boolean {
+    for (const i of this.issuers.values()) if (!i.keys.ready()) return false;
+    return true;
+  }
+
+  async start(): Promise<void> {
+    await Promise.all([...this.issuers.values()].map((i) => i.keys.start()));
+  }
+
+  close(): void {
+    for (const i of this.issuers.values()) i.keys.close();
+    this.cache.clear();
+  }
+
+  private verify(token: string, nowMs: number): AuthResult | Promise<AuthResult> {
+    const parsed = parseCompactJws(token, this.maxTokenBytes);
+    if (!('alg' in parsed)) return deny(parsed.reason, parsed.detail);
+    const { iss } = parsed.payload;
+    if (typeof iss !== 'string') return deny('token_invalid', 'iss missing or not a string');
+    const issuer = this.issuers.get(iss);
+    if (issuer === undefined) return deny('issuer_unknown', 'iss names no configured issuer');
+    if (!issuer.algorithms.has(parsed.alg)) return deny('token_invalid', `alg ${parsed.alg} not allowed for this issuer`);
+
+    const found = selectKey(issuer.keys, parsed);
+    if (typeof found !== 'string') return this.finish(token, parsed, issuer, found, nowMs);
+    if (found !== 'unknown_kid' && found !== KEYS_UNAVAILABLE) return deny('token_invalid', found);
+
+    const why = found === KEYS_UNAVAILABLE ? `${KEYS_UNAVAILABLE}: no usable keys loaded for the issuer` : 'kid not in the JWKS';
+    const pending = issuer.keys.refetchForUnknownKid();
+    if (pending === undefined) return deny('token_invalid', `${why} (refetch cooling down)`);
+    return waitAtMost(pending, issuer.waitMs).then((settled) => {
+      const again = selectKey(issuer.keys, parsed);
+      if (typeof again !== 'string') return this.finish(token, parsed, issuer, again, nowMs);
+      if (again !== 'unknown_kid' && again !== KEYS_UNAVAILABLE) return deny('token_invalid', again);
+      return deny('token_invalid', settled ? `${why} (after refetch)` : `${why} (refetch still running after ${issuer.waitMs} ms)`);
+    });
+  }
+
+  private finish(token: string, parsed: ParsedToken, issuer: IssuerRuntime, key: KeyRecord, nowMs: number): AuthResult {
+    if (!verifySignature(parsed.alg, key, parsed.signingInput, parsed.signature)) {
+      return deny('token_invalid', 'signature verification failed');
+    }
+    const claims = checkClaims(parsed.payload, issuer.rules, nowMs);
+    if ('reason' in claims) return deny(claims.reason, claims.detail);
+    const identity: Identity = {
+      issuer: issuer.rules.issuer,
+      sub: claims.sub,
+      claims: deepFreeze(parsed.payload),
+      exp: claims.exp,
+    };
+    const result = Object.freeze({ ok: true as const, identity: Object.freeze(identity) });
+    if (this.cacheMaxAgeMs > 0) {
+      const skewMs = issuer.rules.clockSkewS * 1000;
+      this.cache.set(
+        token,
+        {
+          result,
+          expiresMs: Math.min(claims.exp * 1000 + skewMs, nowMs + this.cacheMaxAgeMs),
+          notBeforeMs: claims.notBefore * 1000 - skewMs,
+          key,
+          hot: false,
+        },
+        nowMs,
+      );
+    }
+    return result;
+  }
+}
+
+/** The key for this token, or why there is none ('unknown_kid' / KEYS_UNAVAILABLE may be fixed by a refetch). */
+function selectKey(keys: IssuerKeys, parsed: ParsedToken): KeyRecord | string {
+  if (parsed.alg === 'HS256') return keys.secret ?? 'HS256 needs a configured secret';
+  if (!keys.ready()) return KEYS_UNAVAILABLE;
+  const { set } = keys;
+  if (parsed.kid === undefined) {
+    const sole = set.soleByAlg.get(parsed.alg);
+    if (sole === undefined) return `no key for alg ${parsed.alg}`;
+    if (sole === null) return `kid missing and several keys fit alg ${parsed.alg}`;
+    return sole;
+  }
+  const rec = set.byKid.get(parsed.kid);
+  if (rec === undefined) return 'unknown_kid';
+  if (!keyFitsAlg(parsed.alg, rec)) return `key ${JSON.stringify(parsed.kid)} cannot verify alg ${parsed.alg}`;
+  return rec;
+}
+
+function waitAtMost(p: Promise<void>, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    const done = () => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    p.then(done, done);
+  });
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
+interface ResolvedIssuer extends IssuerConfig {
+  readonly devSource?: KeySource;
+}
+
+function resolveIssuers(cfg: IdentityConfig, logger: Logger): ResolvedIssuer[] {
+  if (!cfg.development_keys) return cfg.issuers;
+  if (cfg.issuers.length > 0) {
+    throw new Error(
+      'identity: development_keys cannot be combined with configured issuers; the development key pair is public, so anyone could mint tokens it verifies',
+    );
+  }
+  logger.warn(
+    { issuer: DEV_ISSUER, audience: DEV_AUDIENCE },
+    'DEVELOPMENT keys are active: anyone can mint tokens this server accepts. Never use this configuration in production.',
+  );
+  const algorithms: Algorithm[] = ['RS256', 'ES256'];
+  return [
+    {
+      issuer: DEV_ISSUER,
+      audiences: [DEV_AUDIENCE],
+      algorithms,
+      keys: { refresh_interval_s: 0, fetch_timeout_ms: 1, unknown_kid_cooldown_s: 0, unknown_kid_wait_ms: 1 },
+      token_header: 'authorization',
+      token_scheme: 'Bearer',
+      devSource: { kind: 'static', jwks: DEV_PUBLIC_JWKS },
+    },
+  ];
+}
+
+function keySourceOf(ic: ResolvedIssuer): { source: KeySource | undefined; secret: KeyRecord | undefined } {
+  const name = JSON.stringify(ic.issuer);
+  if (ic.devSource) return { source: ic.devSource, secret: undefined };
+  const k = ic.keys;
+  const remote = [k.jwks_uri !== undefined, k.discovery === true, k.jwks_file !== undefined].filter(Boolean).length;
+  if (remote > 1) throw new Error(`identity: issuer ${name}: set only one of keys.jwks_uri, keys.discovery, keys.jwks_file`);
+
+  let secret: KeyRecord | undefined;
+  const wantsHs = ic.algorithms.includes('HS256');
+  if (k.hs256_secret_env !== undefined) {
+    if (!wantsHs) throw new Error(`identity: issuer ${name}: hs256_secret_env is set but HS256 is not in algorithms`);
+    const value = process.env[k.hs256_secret_env];
+    if (value === undefined || value === '') {
+      throw new Error(`identity: issuer ${name}: environment variable ${k.hs256_secret_env} (HS256 secret) is not set`);
+    }
+    const bytes = Buffer.from(value, 'utf8');
+    if (bytes.length < MIN_HS256_SECRET_BYTES) {
+      throw new Error(`identity: issuer ${name}: HS256 secret must be at least ${MIN_HS256_SECRET_BYTES} bytes (RFC 7518 §3.2)`);
+    }
+    secret = secretRecord(bytes);
+  } else if (wantsHs) {
+    // HS256 without an explicit secret is how public keys end up used as HMAC secrets.
+    throw new Error(`identity: issuer ${name}: HS256 is allowed only with keys.hs256_secret_env`);
+  }
+
+  let source: KeySource | undefined;
+  if (k.jwks_uri !== undefined) source = { kind: 'uri', url: k.jwks_uri };
+  else if (k.discovery === true) source = { kind: 'discovery', issuer: ic.issuer };
+  else if (k.jwks_file !== undefined) source = { kind: 'file', path: k.jwks_file };
+  if (source === undefined && secret === undefined) {
+    throw new Error(`identity: issuer ${name}: configure keys.jwks_uri, keys.discovery, keys.jwks_file or keys.hs256_secret_env`);
+  }
+  if (source !== undefined && !ic.algorithms.some((a) => a !== 'HS256')) {
+    throw new Error(`identity: issuer ${name}: a JWKS source needs at least one asymmetric algorithm`);
+  }
+  return { source, secret };
+}

@@ -1,0 +1,3 @@
+export { createAuthenticator, KEYS_UNAVAILABLE, type AuthenticatorDeps } from './authenticator.js';
+export { signDevToken, type DevTokenOptions } from './dev-token.js';
+export type { Authenticator, TokenExtraction } from './types.js';
