@@ -1,0 +1,60 @@
+#!/usr/bin/env node
+import { runCheckConfig } from './check-config.js';
+import { runExplain } from './explain.js';
+import { runServe } from './serve.js';
+import { runToken } from './token.js';
+
+const USAGE = `zt-authz: zero-trust external authorization for Envoy and Istio
+
+Usage: zt-authz <command> [options]
+
+Commands:
+  serve          run the ext_authz gRPC server (and the HTTP ops/authz port)
+  check-config   validate a config file and print every error
+  explain        evaluate one request offline and print why it is allowed or denied
+  token          DEVELOPMENT ONLY: sign a JWT with the bundled development key
+  suspend, unsuspend, block, unblock, risk, list
+                 manage Redis-held state (suspended users, blocked IPs/CIDRs, live risk)
+
+Run 'zt-authz <command> --help' for a command's options.
+`;
+
+const ADMIN = new Set(['suspend', 'unsuspend', 'block', 'unblock', 'risk', 'list']);
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'serve':
+      return runServe(rest);
+    case 'check-config':
+      return runCheckConfig(rest);
+    case 'explain':
+      return runExplain(rest);
+    case 'token':
+      return runToken(rest);
+    case undefined:
+    case '-h':
+    case '--help':
+    case 'help':
+      process.stdout.write(USAGE);
+      return command === undefined ? 2 : 0;
+    default:
+      if (ADMIN.has(command)) {
+        const { runAdmin } = await import('./admin.js');
+        return runAdmin(argv);
+      }
+      process.stderr.write(`zt-authz: unknown command "${command}"\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    // serve keeps running on its own handles; the other commands finish here.
+    if (code !== -1) process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`zt-authz: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,126 @@
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import { normalizeCheckRequest, RequestError } from '../normalize/request.js';
+import type { WireCheckRequest } from '../normalize/check-request.js';
+import type { DecisionEngine } from './engine.js';
+import { REASON_CODES, type Reason } from '../reasons.js';
+import type { CheckTrace, Decision, NormalizedRequest } from './types.js';
+
+export interface CheckerOptions {
+  readonly engine: () => DecisionEngine;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  readonly decisionLog: 'all' | 'deny' | 'none';
+  readonly trustedXffHops: number;
+  /** Budget when the caller sends no deadline. */
+  readonly defaultTimeoutMs: number;
+}
+
+/** Answer a little before the caller's deadline so the deny arrives while Envoy still listens. */
+const DEADLINE_MARGIN_MS = 5;
+
+/**
+ * Wraps the engine with everything every transport needs: normalisation, the deadline, the
+ * exception barrier, metrics and the decision log. Nothing that leaves here is anything but a
+ * Decision: faults become explicit denies.
+ */
+export class Checker {
+  private readonly normalizeOpts;
+  /** prom-client label lookups hash on every call; bind the children once. */
+  private readonly counters = new Map<Reason, { inc(): void }>();
+
+  constructor(private readonly o: CheckerOptions) {
+    this.normalizeOpts = { trustedXffHops: o.trustedXffHops };
+    for (const r of REASON_CODES) this.counters.set(r, o.metrics.decisions.labels(r === 'allowed' ? 'allow' : 'deny', r));
+  }
+
+  checkWire(msg: WireCheckRequest, deadlineMs: number): Decision | Promise<Decision> {
+    const started = performance.now();
+    let req: NormalizedRequest;
+    try {
+      req = normalizeCheckRequest(msg, this.normalizeOpts);
+    } catch (err) {
+      const reason = err instanceof RequestError ? 'request_invalid' : 'internal_error';
+      return this.finish(this.o.engine().deny(reason, (err as Error).message, undefined), undefined, started, undefined);
+    }
+    return this.check(req, deadlineMs, started);
+  }
+
+  /** A request that could not even be described (bad path, bad headers): an explicit deny. */
+  invalid(detail: string): Decision {
+    return this.finish(this.o.engine().deny('request_invalid', detail, undefined), undefined, performance.now(), undefined);
+  }
+
+  check(req: NormalizedRequest, deadlineMs: number, started = performance.now()): Decision | Promise<Decision> {
+    const engine = this.o.engine();
+    const trace: CheckTrace[] | undefined = this.o.logger.isLevelEnabled('debug') ? [] : undefined;
+    let result: Decision | Promise<Decision>;
+    try {
+      result = engine.decide(req, Date.now(), trace);
+    } catch (err) {
+      this.o.logger.error({ err, request_id: req.requestId }, 'check failed; denying');
+      result = engine.deny('internal_error', 'exception in decision pipeline', undefined);
+    }
+    if (!(result instanceof Promise)) return this.finish(result, req, started, trace);
+    return this.withDeadline(result, deadlineMs, engine).then(
+      (d) => this.finish(d, req, started, trace),
+      (err: unknown) => {
+        this.o.logger.error({ err, request_id: req.requestId }, 'check failed; denying');
+        return this.finish(engine.deny('internal_error', 'exception in decision pipeline', undefined), req, started, trace);
+      },
+    );
+  }
+
+  private withDeadline(p: Promise<Decision>, deadlineMs: number, engine: DecisionEngine): Promise<Decision> {
+    const budget = Math.min(
+      this.o.defaultTimeoutMs,
+      Number.isFinite(deadlineMs) ? deadlineMs - Date.now() - DEADLINE_MARGIN_MS : Number.POSITIVE_INFINITY,
+    );
+    if (budget <= 0) return Promise.resolve(engine.deny('deadline_exceeded', 'no time left before the caller deadline', undefined));
+    return new Promise<Decision>((resolve, reject) => {
+      const timer = setTimeout(() => resolve(engine.deny('deadline_exceeded', `no decision within ${Math.round(budget)} ms`, undefined)), budget);
+      p.then(
+        (d) => {
+          clearTimeout(timer);
+          resolve(d);
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          reject(err instanceof Error ? err : new Error(String(err)));
+        },
+      );
+    });
+  }
+
+  private finish(d: Decision, req: NormalizedRequest | undefined, started: number, trace: CheckTrace[] | undefined): Decision {
+    const seconds = (performance.now() - started) / 1000;
+    const m = this.o.metrics;
+    m.checkSeconds.observe(seconds);
+    this.counters.get(d.reason)!.inc();
+    if (d.shadowed) for (const r of d.shadowed) m.wouldDeny.inc({ reason: r });
+    const mode = this.o.decisionLog;
+    if (mode === 'all' || (mode === 'deny' && !d.allow)) {
+      this.o.logger.info(
+        {
+          decision_id: d.decisionId,
+          allow: d.allow,
+          reason: d.reason,
+          sub: d.sub,
+          resource: d.resource,
+          risk_score: d.riskScore,
+          shadowed: d.shadowed,
+          detail: d.detail,
+          ip: req?.clientIp,
+          method: req?.method,
+          path: req?.path,
+          request_id: req?.requestId,
+          principal: req?.principal || undefined,
+          us: Math.round(seconds * 1e6),
+          trace,
+        },
+        'decision',
+      );
+    }
+    return d;
+  }
+}

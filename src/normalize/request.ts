@@ -1,0 +1,82 @@
+import type { NormalizedRequest } from '../decision/types.js';
+import type { WireCheckRequest, WireHeaderValue } from './check-request.js';
+import { clientIp } from './ip.js';
+import { normalizePath } from './path.js';
+
+export class RequestError extends Error {}
+
+const EMPTY: Readonly<Record<string, string>> = Object.freeze({});
+
+export interface NormalizeOptions {
+  readonly trustedXffHops: number;
+}
+
+/** CheckRequest → NormalizedRequest. Throws RequestError (→ request_invalid) for unusable input. */
+export function normalizeCheckRequest(msg: WireCheckRequest, opts: NormalizeOptions): NormalizedRequest {
+  const attrs = msg.attributes;
+  const http = attrs?.request?.http;
+  if (!attrs || !http) throw new RequestError('attributes.request.http missing');
+
+  const headers = headerObject(http.headers, http.header_map?.headers);
+  const method = (http.method || headers[':method'] || '').toUpperCase();
+  const rawPath = http.path || headers[':path'] || '';
+  if (!method) throw new RequestError('method missing');
+  if (!rawPath) throw new RequestError('path missing');
+
+  let split;
+  try {
+    split = normalizePath(rawPath);
+  } catch (err) {
+    throw new RequestError(`path: ${(err as Error).message}`);
+  }
+  // Envoy leaves `query` empty and keeps the query in `path`; honour `query` anyway for other callers.
+  const query = split.query || http.query || '';
+
+  const src = attrs.source;
+  const sourceAddress = src?.address?.socket_address?.address ?? '';
+  return {
+    method,
+    path: split.path,
+    rawPath,
+    query,
+    host: hostOnly(http.host || headers[':authority'] || headers.host || ''),
+    scheme: http.scheme || headers[':scheme'] || '',
+    headers,
+    clientIp: clientIp(sourceAddress, headers['x-forwarded-for'], opts.trustedXffHops),
+    principal: src?.principal ?? '',
+    contextExtensions: attrs.context_extensions ?? EMPTY,
+    requestId: http.id || headers['x-request-id'] || '',
+  };
+}
+
+/**
+ * Envoy sends either the `headers` map or, with `encode_raw_headers`, `header_map` whose values
+ * may be bytes. Repeated keys in header_map are joined with "," exactly as Envoy joins the map form,
+ * so a duplicated Authorization header is visible as such downstream.
+ */
+function headerObject(map: Record<string, string> | undefined, list: WireHeaderValue[] | undefined): Record<string, string> {
+  if (map && (!list || list.length === 0)) return map;
+  const out: Record<string, string> = Object.create(null) as Record<string, string>;
+  if (map) for (const k of Object.keys(map)) out[k.toLowerCase()] = map[k]!;
+  if (list) {
+    for (const h of list) {
+      if (!h.key) continue;
+      const key = h.key.toLowerCase();
+      const value = h.value ? h.value : h.raw_value ? h.raw_value.toString('latin1') : '';
+      const prev = out[key];
+      out[key] = prev === undefined ? value : `${prev},${value}`;
+    }
+  }
+  return out;
+}
+
+function hostOnly(authority: string): string {
+  let host = authority.toLowerCase();
+  if (host.startsWith('[')) {
+    const close = host.indexOf(']');
+    return close === -1 ? host : host.slice(0, close + 1);
+  }
+  const colon = host.lastIndexOf(':');
+  if (colon !== -1 && host.indexOf(':') === colon) host = host.slice(0, colon);
+  return host;
+}

@@ -1,0 +1,54 @@
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+
+/** Works from src/ (tsx, vitest) and from dist/src/ alike. */
+export function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error('zt-authz: package.json not found above ' + fileURLToPath(import.meta.url));
+    dir = parent;
+  }
+  return dir;
+}
+
+export const PROTO_DIR = join(packageRoot(), 'proto');
+
+/**
+ * keepCase keeps Envoy's snake_case names; defaults off so absent fields stay absent and the
+ * decoder allocates nothing for them; longs as strings (only int64 `size` and timestamps).
+ */
+export const LOADER_OPTIONS: protoLoader.Options = {
+  keepCase: true,
+  longs: String,
+  enums: Number,
+  defaults: false,
+  oneofs: false,
+  includeDirs: [PROTO_DIR],
+};
+
+export interface LoadedProtos {
+  readonly authorization: grpc.ServiceDefinition;
+  readonly health: grpc.ServiceDefinition;
+}
+
+let cached: LoadedProtos | undefined;
+
+export function loadProtos(): LoadedProtos {
+  if (cached) return cached;
+  const def = protoLoader.loadSync(['envoy/service/auth/v3/external_auth.proto', 'grpc/health/v1/health.proto'], LOADER_OPTIONS);
+  const pkg = grpc.loadPackageDefinition(def) as unknown as {
+    envoy: { service: { auth: { v3: { Authorization: grpc.ServiceClientConstructor } } } };
+    grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } };
+  };
+  cached = {
+    authorization: pkg.envoy.service.auth.v3.Authorization.service,
+    health: pkg.grpc.health.v1.Health.service,
+  };
+  return cached;
+}
+
+export const AUTHORIZATION_SERVICE = 'envoy.service.auth.v3.Authorization';
