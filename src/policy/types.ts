@@ -27,5 +27,9 @@ export interface CompiledPolicy {
   /** Hash of the policy source, reported in logs and metrics to show which version is active. */
   readonly hash: string;
   readonly shadowing: boolean;
+  /** The checks whose denies are only recorded (all shadowable ones under global shadow). */
+  readonly shadowedChecks: readonly string[];
+  /** Config that is valid but probably not what was meant (unreachable resources, dead pairs), for startup logs. */
+  readonly warnings: readonly string[];
   evaluate(input: PolicyInput, state: StateView, trace?: CheckTrace[]): PolicyOutcome;
 }
