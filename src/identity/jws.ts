@@ -19,7 +19,7 @@ export interface ParseFailure {
 const SUPPORTED_ALGS: ReadonlySet<string> = new Set([...ASYMMETRIC_ALGORITHMS, 'HS256']);
 const MAX_KID_LENGTH = 256;
 // Printable ASCII only: a kid goes into log lines and map lookups, never into paths or queries.
-const SANE_KID = /^[\x21-\x7e]*$/;
+const SANE_KID = /^[\x20-\x7e]*$/;
 
 const fail = (reason: DenyReason, detail: string): ParseFailure => ({ reason, detail });
 
