@@ -20,7 +20,9 @@ export const stateSchema = obj({
     key_prefix: z.string().default(''),
     command_timeout_ms: positiveInt.default(250),
     connect_timeout_ms: positiveInt.default(1000),
-    resync_interval_s: durationSeconds.default(60),
+    resync_interval_s: z.number().positive().default(60),
+    /** PING/TRACKINGINFO probe of every connection: detects a stalled (not just closed) Redis. */
+    heartbeat_interval_ms: positiveInt.default(1000),
   }).prefault({}),
   /** What a list does when Redis is unreachable. */
   on_unavailable: obj({

@@ -1,0 +1,227 @@
+import { parseArgs } from 'node:util';
+import { Cluster, Redis } from 'ioredis';
+import { KeySpace, parseBlockTarget, StateInputError, validateScore, validateTtl, validateUser, DEFAULT_BLOCK_TTL_S, DEFAULT_SUSPEND_TTL_S } from '../state/keys.js';
+import {
+  adminBlock,
+  adminList,
+  adminRisk,
+  adminSuspend,
+  adminUnblock,
+  adminUnsuspend,
+  type AdminChange,
+  type ListedEntry,
+} from '../state/redis-admin.js';
+import type { DataClient } from '../state/redis-conn.js';
+
+export const ADMIN_COMMANDS = ['suspend', 'unsuspend', 'block', 'unblock', 'risk', 'list'] as const;
+
+const USAGE = `Usage:
+  zt-authz suspend <user> [--ttl S] [--reason R]   SET suspended_user:<user> true EX S (default ${DEFAULT_SUSPEND_TTL_S})
+  zt-authz unsuspend <user>                        DEL suspended_user:<user>
+  zt-authz block <ip|cidr> [--ttl S]               SET blocked_ip:<ip> / blocked_cidr:<cidr> true EX S (default ${DEFAULT_BLOCK_TTL_S})
+  zt-authz unblock <ip|cidr>                       DEL the key
+  zt-authz risk <user> <score 0..1> [--ttl S]      HSET user_risk:<user> score <score> (no TTL unless --ttl)
+  zt-authz list [--json]                           every suspension, block and risk score with its TTL
+
+Options:
+  --redis URL     Redis to write to (default: $ZT_AUTHZ_REDIS, else redis://127.0.0.1:6379);
+                  a cluster node URL works too: the cluster is discovered from it
+  --prefix P      key prefix, as state.redis.key_prefix (default: none)
+  -h, --help      this help
+
+Running sidecars enforce a change within milliseconds (client-side tracking). Every change is
+also recorded in security_alerts. Exit status: 0 done, 1 Redis error, 2 invalid input.
+`;
+
+type Parsed = ReturnType<typeof parse>;
+
+function parse(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      redis: { type: 'string' },
+      prefix: { type: 'string' },
+      ttl: { type: 'string' },
+      reason: { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+}
+
+function wholeSeconds(text: string | undefined, fallback?: number): number | undefined {
+  if (text === undefined) return fallback;
+  if (!/^\d+$/.test(text)) throw new StateInputError(`invalid --ttl ${JSON.stringify(text)}: expected whole seconds`);
+  return validateTtl(Number(text), '--ttl');
+}
+
+function scoreOf(text: string | undefined): number {
+  if (text === undefined || !/^(0(\.\d+)?|1(\.0+)?|\.\d+)$/.test(text)) {
+    throw new StateInputError(`invalid risk score ${JSON.stringify(text ?? '')}: expected a number from 0 to 1`);
+  }
+  return validateScore(Number(text));
+}
+
+type Action = (data: DataClient, keys: KeySpace, scan: (p: string[]) => Promise<string[]>) => Promise<string>;
+
+/** Validates everything up front and returns the Redis work to do: bad input never connects. */
+function plan(command: string, args: Parsed): Action {
+  const { positionals: pos, values: v } = args;
+  const need = (n: number, what: string) => {
+    if (pos.length !== n + 1) throw new StateInputError(`${command}: expected ${what}`);
+  };
+  const notFor = (...opts: (keyof typeof v)[]) => {
+    for (const o of opts) if (v[o] !== undefined) throw new StateInputError(`${command}: --${o} does not apply`);
+  };
+  const user = () => validateUser(pos[1] ?? '');
+  switch (command) {
+    case 'suspend': {
+      need(1, '<user>');
+      notFor('json');
+      const sub = user();
+      const ttl = wholeSeconds(v.ttl, DEFAULT_SUSPEND_TTL_S) as number;
+      return async (d, k) => describe('suspended', await adminSuspend(d, k, sub, ttl, v.reason));
+    }
+    case 'unsuspend': {
+      need(1, '<user>');
+      notFor('ttl', 'reason', 'json');
+      const sub = user();
+      return async (d, k) => describe('unsuspended', await adminUnsuspend(d, k, sub));
+    }
+    case 'block': {
+      need(1, '<ip|cidr>');
+      notFor('reason', 'json');
+      const target = pos[1] as string;
+      parseBlockTarget(target);
+      const ttl = wholeSeconds(v.ttl, DEFAULT_BLOCK_TTL_S) as number;
+      return async (d, k) => describe('blocked', await adminBlock(d, k, target, ttl));
+    }
+    case 'unblock': {
+      need(1, '<ip|cidr>');
+      notFor('ttl', 'reason', 'json');
+      const target = pos[1] as string;
+      parseBlockTarget(target);
+      return async (d, k) => describe('unblocked', await adminUnblock(d, k, target));
+    }
+    case 'risk': {
+      need(2, '<user> <score>');
+      notFor('reason', 'json');
+      const sub = user();
+      const score = scoreOf(pos[2]);
+      const ttl = wholeSeconds(v.ttl);
+      return async (d, k) => describe('risk set', await adminRisk(d, k, sub, score, ttl));
+    }
+    case 'list': {
+      need(0, 'no arguments');
+      notFor('ttl', 'reason');
+      return async (d, k, scan) => formatList(await adminList(d, k, scan), v.json === true);
+    }
+    default:
+      throw new StateInputError(`unknown admin command ${JSON.stringify(command)}`);
+  }
+}
+
+function describe(verb: string, c: AdminChange): string {
+  const parts = [`${verb}: ${c.key}`];
+  if (c.score !== undefined) parts.push(`score ${c.score}`);
+  if (c.ttlS !== undefined) parts.push(`ttl ${c.ttlS}s`);
+  else if (c.kind === 'user_risk') parts.push('no expiry');
+  if (c.existed === false) parts.push('(was not set)');
+  return parts.join(', ');
+}
+
+function formatList(entries: ListedEntry[], json: boolean): string {
+  if (json) return JSON.stringify(entries.map((e) => ({ ...e, ttlS: e.ttlMs < 0 ? null : Math.ceil(e.ttlMs / 1000) })));
+  if (entries.length === 0) return 'nothing listed';
+  return entries
+    .map((e) => {
+      const ttl = e.ttlMs < 0 ? 'no expiry' : `ttl ${Math.ceil(e.ttlMs / 1000)}s`;
+      return `${e.kind.padEnd(15)} ${e.id}${e.score === undefined ? '' : `  score ${e.score}`}  (${ttl})`;
+    })
+    .join('\n');
+}
+
+async function connect(url: string): Promise<{ data: DataClient; scan: (p: string[]) => Promise<string[]> }> {
+  // Fail fast: one connection attempt, bounded commands, nothing queued while offline.
+  const opts = {
+    protocol: 2 as const,
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    commandTimeout: 2000,
+    connectTimeout: 2000,
+    retryStrategy: () => null,
+    disableClientInfo: true,
+  };
+  const first = new Redis(url, opts);
+  first.on('error', () => undefined);
+  await first.connect();
+  const info = await first.info('cluster');
+  if (!/cluster_enabled:1/.test(info)) {
+    return { data: first, scan: (patterns) => scanNode(first, patterns) };
+  }
+  const { host, port } = first.options;
+  first.disconnect();
+  const cluster = new Cluster([{ host: host ?? '127.0.0.1', port: port ?? 6379 }], {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    clusterRetryStrategy: () => null,
+    redisOptions: { ...opts, lazyConnect: false, ...(first.options.password ? { password: first.options.password } : {}) },
+  });
+  cluster.on('error', () => undefined);
+  await cluster.connect();
+  return {
+    data: cluster,
+    scan: async (patterns) => (await Promise.all(cluster.nodes('master').map((n) => scanNode(n, patterns)))).flat(),
+  };
+}
+
+async function scanNode(node: Redis, patterns: string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const match of patterns) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', match, 'COUNT', 1000);
+      cursor = next;
+      out.push(...keys);
+    } while (cursor !== '0');
+  }
+  return out;
+}
+
+/** Entry point for `zt-authz suspend|unsuspend|block|unblock|risk|list ...`; argv[0] is the subcommand. */
+export async function runAdmin(argv: string[]): Promise<number> {
+  const command = argv[0] ?? '';
+  let action: Action;
+  let args: Parsed;
+  try {
+    args = parse(argv);
+    if (args.values.help === true || command === '' || command === 'help') {
+      process.stdout.write(USAGE);
+      return command === '' ? 2 : 0;
+    }
+    action = plan(command, args);
+  } catch (err) {
+    process.stderr.write(`zt-authz ${command}: ${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const url = args.values.redis ?? process.env.ZT_AUTHZ_REDIS ?? 'redis://127.0.0.1:6379';
+  if (!/^rediss?:\/\//.test(url)) {
+    process.stderr.write(`zt-authz ${command}: invalid --redis ${JSON.stringify(url)}: expected redis:// or rediss://\n`);
+    return 2;
+  }
+  let conn: Awaited<ReturnType<typeof connect>> | undefined;
+  try {
+    conn = await connect(url);
+    const out = await action(conn.data, new KeySpace(args.values.prefix ?? ''), conn.scan);
+    process.stdout.write(`${out}\n`);
+    return 0;
+  } catch (err) {
+    process.stderr.write(`zt-authz ${command}: Redis error: ${(err as Error).message}\n`);
+    return 1;
+  } finally {
+    conn?.data.disconnect();
+  }
+}

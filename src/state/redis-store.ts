@@ -1,0 +1,386 @@
+import type { Cluster } from 'ioredis';
+import type { StateConfig } from '../config/schema/state.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { StateHealth, StateStore } from './types.js';
+import { canonicalIp } from './ip.js';
+import { KeySpace, parseStoredScore, type ListKind } from './keys.js';
+import { emptySnapshot, type MirrorSnapshot, type RiskEntry } from './mirror.js';
+import { adminBlock, adminRisk, adminSuspend, adminUnblock, adminUnsuspend, scanPatterns } from './redis-admin.js';
+import { createDataClient, createNodeClient, describeTarget, type DataClient, type NodeAddress } from './redis-conn.js';
+import { RedisRemediator } from './remediation.js';
+import { TrackingChannel } from './tracking-channel.js';
+import { MirroredStateView, type ListName } from './view.js';
+
+type KeyValue = number | RiskEntry | undefined;
+/** Keys read per batch during a resync: bounds memory and the size of one pipeline. */
+const READ_CHUNK = 1000;
+
+/**
+ * Redis-backed state. The hot path reads only the in-process mirror; Redis keeps it current with
+ * client-side tracking invalidations (BCAST, RESP2 subscriber) per master, plus a full SCAN resync
+ * at start, after every reconnect or stall, on FLUSH, and every resync_interval_s.
+ */
+export class RedisStateStore extends MirroredStateView implements StateStore {
+  private readonly keys: KeySpace;
+  private readonly data: DataClient;
+  private readonly channels = new Map<string, TrackingChannel>();
+  private readonly remediator: RedisRemediator;
+  private readonly failClosedBoundMs: number;
+
+  /** The mirror reflects Redis and every channel is delivering invalidations. */
+  private inSync = false;
+  private everSynced = false;
+  /** Last moment the mirror was known to match Redis. */
+  private lastSyncedAtMs = 0;
+  private readonly createdAtMs = Date.now();
+  /** Bumped on every disruption, so a resync that overlapped one does not claim to be in sync. */
+  private epoch = 0;
+  private resyncing: Promise<void> | undefined;
+  private resyncAgain = false;
+  /** Keys invalidated while a resync runs: re-read after its snapshot is applied. */
+  private dirty: Set<string> | undefined;
+  private pending = new Set<string>();
+  private pendingScheduled = false;
+  private timers: NodeJS.Timeout[] = [];
+  private closed = false;
+  private firstSync!: () => void;
+  private readonly firstSyncDone = new Promise<void>((resolve) => (this.firstSync = resolve));
+
+  constructor(
+    private readonly cfg: StateConfig,
+    private readonly deps: { logger: Logger; metrics: Metrics },
+  ) {
+    super();
+    const r = cfg.redis;
+    this.keys = new KeySpace(r.key_prefix);
+    this.failClosedBoundMs = 3 * r.heartbeat_interval_ms + r.command_timeout_ms;
+    this.data = createDataClient(r, 'zt-authz-data');
+    this.data.on('error', (err: Error) => deps.logger.debug({ err: err.message }, 'redis data connection error'));
+    this.data.on('close', () => this.markOutOfSync('data connection closed'));
+    this.remediator = new RedisRemediator(
+      cfg.remediation,
+      this.data,
+      this.keys,
+      deps,
+      (ip, exp) => this.mirror.setBlockedIp(ip, exp),
+      (ip) => this.refreshKeys([this.keys.key('blocked_ip', ip)]).catch(() => undefined),
+    );
+  }
+
+  private get isCluster(): boolean {
+    return this.cfg.redis.cluster !== undefined;
+  }
+
+  async start(): Promise<void> {
+    const r = this.cfg.redis;
+    this.deps.logger.info({ target: describeTarget(r), prefix: r.key_prefix }, 'state: connecting to Redis');
+    if (this.isCluster) (this.data as Cluster).on('refresh', () => this.reconcileNodes());
+    else this.addChannel('standalone');
+    this.every(r.heartbeat_interval_ms, () => void this.heartbeat());
+    this.every(r.resync_interval_s * 1000, () => void this.resync());
+    // A sidecar with Redis down still starts (not ready, lists fail closed) and catches up later.
+    const bound = new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, r.connect_timeout_ms + 4 * r.command_timeout_ms);
+      t.unref();
+    });
+    await Promise.race([this.firstSyncDone, bound]);
+    if (!this.everSynced) this.deps.logger.warn('state: Redis not reachable yet; lists fail closed until the first sync');
+  }
+
+  health(): StateHealth {
+    const now = Date.now();
+    return {
+      backend: 'redis',
+      connected: this.connected(),
+      mirrorAgeMs: Math.max(0, now - (this.everSynced ? this.lastSyncedAtMs : this.createdAtMs)),
+      ready: this.everSynced,
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const t of this.timers) clearInterval(t);
+    await this.remediator.close();
+    for (const c of this.channels.values()) c.close();
+    this.data.disconnect();
+    this.deps.metrics.stateConnected.set(0);
+  }
+
+  protected trusted(list: ListName, nowMs: number): boolean {
+    if (!this.everSynced) return false;
+    const age = nowMs - this.lastSyncedAtMs;
+    if (this.cfg.on_unavailable[list] === 'fail_closed') return this.inSync && age <= this.failClosedBoundMs;
+    return age <= this.cfg.max_staleness_s * 1000;
+  }
+
+  recordAuthFailure(ip: string, nowMs: number): void {
+    try {
+      if (!this.cfg.remediation.enabled || this.closed) return;
+      const key = canonicalIp(ip);
+      if (key === undefined || this.mirror.isIpBlocked(key, nowMs)) return;
+      this.remediator.record(key, nowMs);
+    } catch (err) {
+      this.deps.logger.error({ err: (err as Error).message }, 'recordAuthFailure failed');
+    }
+  }
+
+  /** Sends buffered auth failures now (tests; close() does it too). */
+  flushAuthFailures(): Promise<void> {
+    return this.remediator.flush();
+  }
+
+  // Admin writes: Redis first (it is the source of truth), then the local mirror at once.
+
+  async suspendUser(sub: string, ttlS: number, reason?: string): Promise<void> {
+    const c = await adminSuspend(this.data, this.keys, sub, ttlS, reason);
+    this.mirror.setSuspended(c.id, Date.now() + ttlS * 1000);
+  }
+
+  async unsuspendUser(sub: string): Promise<void> {
+    const c = await adminUnsuspend(this.data, this.keys, sub);
+    this.mirror.setSuspended(c.id, undefined);
+  }
+
+  async blockIp(ipOrCidr: string, ttlS: number): Promise<void> {
+    const c = await adminBlock(this.data, this.keys, ipOrCidr, ttlS);
+    this.applyValue(c.kind, c.id, Date.now() + ttlS * 1000);
+  }
+
+  async unblockIp(ipOrCidr: string): Promise<void> {
+    const c = await adminUnblock(this.data, this.keys, ipOrCidr);
+    this.applyValue(c.kind, c.id, undefined);
+  }
+
+  async setRisk(sub: string, score: number, ttlS?: number): Promise<void> {
+    const c = await adminRisk(this.data, this.keys, sub, score, ttlS);
+    this.mirror.setRisk(c.id, { score, expiresAtMs: ttlS === undefined ? Infinity : Date.now() + ttlS * 1000 });
+  }
+
+  // --- keeping the mirror in sync ---
+
+  private every(ms: number, fn: () => void): void {
+    const t = setInterval(fn, ms);
+    t.unref();
+    this.timers.push(t);
+  }
+
+  private connected(): boolean {
+    if (this.data.status !== 'ready' || this.channels.size === 0) return false;
+    for (const c of this.channels.values()) if (!c.isHealthy()) return false;
+    return true;
+  }
+
+  private addChannel(name: string, node?: NodeAddress): void {
+    const r = this.cfg.redis;
+    const channel = new TrackingChannel(
+      name,
+      createNodeClient(r, 'zt-authz-invalidations', node),
+      createNodeClient(r, 'zt-authz-tracking', node),
+      this.keys.trackedPrefixes(),
+      {
+        onInvalidate: (keys) => this.onInvalidate(keys),
+        onHealth: (healthy) => {
+          if (healthy) void this.resync();
+          else this.markOutOfSync(`invalidation channel ${name} down`);
+        },
+      },
+      this.deps.logger,
+    );
+    this.channels.set(name, channel);
+  }
+
+  /** One tracking channel per cluster master; masters come and go with failovers and resharding. */
+  private reconcileNodes(): void {
+    if (!this.isCluster || this.closed) return;
+    const masters = (this.data as Cluster).nodes('master');
+    if (masters.length === 0) return;
+    const wanted = new Map<string, NodeAddress>();
+    for (const m of masters) {
+      const { host, port } = m.options;
+      if (host !== undefined && port !== undefined) wanted.set(`${host}:${port}`, { host, port });
+    }
+    for (const [name, c] of this.channels) {
+      if (!wanted.has(name)) {
+        c.close();
+        this.channels.delete(name);
+      }
+    }
+    let added = false;
+    for (const [name, node] of wanted) {
+      if (this.channels.has(name)) continue;
+      this.addChannel(name, node);
+      added = true;
+    }
+    if (added) this.markOutOfSync('cluster topology changed');
+  }
+
+  private markOutOfSync(why: string): void {
+    this.epoch++;
+    if (!this.inSync) return;
+    this.inSync = false;
+    this.deps.metrics.stateEvents.inc({ event: 'desync' });
+    this.deps.logger.warn({ why }, 'state mirror out of sync with Redis');
+    this.updateGauges();
+  }
+
+  private async heartbeat(): Promise<void> {
+    if (this.closed) return;
+    if (this.isCluster) this.reconcileNodes();
+    const beats = await Promise.all([
+      this.data.ping().then(() => true, () => false),
+      ...[...this.channels.values()].map((c) => c.heartbeat()),
+    ]);
+    if (this.closed) return;
+    const ok = this.channels.size > 0 && beats.every(Boolean);
+    if (!ok) this.markOutOfSync('heartbeat failed');
+    else if (this.inSync) this.lastSyncedAtMs = Date.now();
+    else void this.resync();
+    this.updateGauges();
+  }
+
+  private updateGauges(): void {
+    const m = this.deps.metrics;
+    m.stateConnected.set(this.connected() ? 1 : 0);
+    m.stateMirrorAge.set(this.health().mirrorAgeMs / 1000);
+  }
+
+  private onInvalidate(keys: string[] | null): void {
+    if (this.closed) return;
+    this.deps.metrics.stateEvents.inc({ event: 'invalidation' });
+    if (keys === null) {
+      void this.resync();
+      return;
+    }
+    for (const k of keys) {
+      this.pending.add(k);
+      this.dirty?.add(k);
+    }
+    if (this.pendingScheduled) return;
+    this.pendingScheduled = true;
+    // Collect every key that arrives in this I/O turn into one round of reads.
+    setImmediate(() => {
+      this.pendingScheduled = false;
+      const batch = [...this.pending];
+      this.pending.clear();
+      this.refreshKeys(batch).catch((err: unknown) => {
+        this.deps.logger.warn({ err: (err as Error).message }, 'state: re-reading invalidated keys failed');
+        this.markOutOfSync('invalidated keys could not be read');
+      });
+    });
+  }
+
+  /** Full SCAN of every master; at most one runs at a time, a request during one queues another. */
+  resync(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    if (this.resyncing !== undefined) {
+      this.resyncAgain = true;
+      return this.resyncing;
+    }
+    this.resyncing = this.doResync().finally(() => {
+      this.resyncing = undefined;
+      if (this.resyncAgain && !this.closed) {
+        this.resyncAgain = false;
+        void this.resync();
+      }
+    });
+    return this.resyncing;
+  }
+
+  private async doResync(): Promise<void> {
+    const epoch = this.epoch;
+    const startedAt = Date.now();
+    const dirty = new Set<string>();
+    this.dirty = dirty;
+    try {
+      const channels = [...this.channels.values()];
+      if (channels.length === 0) throw new Error('no Redis node known yet');
+      const patterns = scanPatterns(this.keys);
+      const found = (await Promise.all(channels.map((c) => c.scan(patterns)))).flat();
+      const snapshot = emptySnapshot();
+      for (let i = 0; i < found.length; i += READ_CHUNK) {
+        const chunk = found.slice(i, i + READ_CHUNK);
+        const values = await this.readKeys(chunk);
+        chunk.forEach((key, j) => addToSnapshot(snapshot, this.keys, key, values[j]));
+      }
+      this.mirror.replace(snapshot);
+      this.dirty = undefined;
+      if (dirty.size > 0) await this.refreshKeys([...dirty]);
+      this.mirror.sweep(Date.now());
+      this.lastSyncedAtMs = Math.max(this.lastSyncedAtMs, startedAt);
+      if (!this.everSynced) {
+        this.everSynced = true;
+        this.firstSync();
+      }
+      if (epoch === this.epoch && channels.every((c) => c.isHealthy()) && this.channels.size === channels.length) {
+        if (!this.inSync) this.deps.logger.info({ counts: this.mirror.counts() }, 'state mirror in sync with Redis');
+        this.inSync = true;
+      }
+      this.deps.metrics.stateEvents.inc({ event: 'resync' });
+    } catch (err) {
+      this.deps.metrics.stateEvents.inc({ event: 'error' });
+      this.deps.logger.debug({ err: (err as Error).message }, 'state resync failed');
+    } finally {
+      if (this.dirty === dirty) this.dirty = undefined;
+      this.updateGauges();
+    }
+  }
+
+  private async refreshKeys(keys: string[]): Promise<void> {
+    const values = await this.readKeys(keys);
+    keys.forEach((key, i) => {
+      const p = this.keys.parse(key);
+      if (p !== undefined) this.applyValue(p.kind, p.id, values[i]);
+    });
+  }
+
+  private applyValue(kind: ListKind, id: string, v: KeyValue): void {
+    switch (kind) {
+      case 'suspended_user':
+        return this.mirror.setSuspended(id, v as number | undefined);
+      case 'blocked_ip':
+        return this.mirror.setBlockedIp(id, v as number | undefined);
+      case 'blocked_cidr':
+        return this.mirror.setBlockedCidr(id, v as number | undefined);
+      case 'user_risk':
+        return this.mirror.setRisk(id, v as RiskEntry | undefined);
+    }
+  }
+
+  /** Reads keys with auto-pipelining (one round trip per node); rejects if any read fails. */
+  private readKeys(keys: string[]): Promise<KeyValue[]> {
+    return Promise.all(
+      keys.map(async (key): Promise<KeyValue> => {
+        const p = this.keys.parse(key);
+        if (p === undefined) return undefined;
+        if (p.kind !== 'user_risk') return expiresAt(await this.data.pttl(key));
+        const [score, ttl] = await Promise.all([
+          this.data.hget(key, 'score').catch((err: Error) => {
+            // Another tool wrote a plain string: honour it as the score.
+            if (/WRONGTYPE/.test(err.message)) return this.data.get(key);
+            throw err;
+          }),
+          this.data.pttl(key),
+        ]);
+        const exp = expiresAt(ttl);
+        return exp === undefined || score === null ? undefined : { score: parseStoredScore(score), expiresAtMs: exp };
+      }),
+    );
+  }
+}
+
+/** PTTL -> absolute expiry, read at reply time so local expiry never precedes Redis's own. */
+function expiresAt(pttl: number): number | undefined {
+  if (pttl === -2) return undefined;
+  return pttl === -1 ? Infinity : Date.now() + pttl;
+}
+
+function addToSnapshot(s: MirrorSnapshot, keys: KeySpace, key: string, v: KeyValue): void {
+  const p = keys.parse(key);
+  if (p === undefined || v === undefined) return;
+  if (p.kind === 'user_risk') s.risk.set(p.id, v as RiskEntry);
+  else if (p.kind === 'suspended_user') s.suspended.set(p.id, v as number);
+  else if (p.kind === 'blocked_ip') s.blockedIps.set(p.id, v as number);
+  else s.blockedCidrs.set(p.id, v as number);
+}

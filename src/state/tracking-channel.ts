@@ -1,0 +1,152 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from '../observability/logger.js';
+
+const INVALIDATE = '__redis__:invalidate';
+/** After this many failed heartbeats on a connection that still looks open, drop it and reconnect. */
+const STALLED_HEARTBEATS = 3;
+
+export interface ChannelEvents {
+  /** Keys modified or expired on this node; null after FLUSHDB/FLUSHALL. */
+  onInvalidate(keys: string[] | null): void;
+  /** The channel stopped (false) or started (true) delivering every invalidation. */
+  onHealth(healthy: boolean): void;
+}
+
+/**
+ * Client-side tracking for one Redis node: a RESP2 subscriber on `__redis__:invalidate` and a
+ * second connection with `CLIENT TRACKING on REDIRECT <subscriber id> BCAST PREFIX ...`. Tracking
+ * is per connection and per node, so every reconnect of either side re-establishes it, and a
+ * heartbeat (PING on the subscriber, CLIENT TRACKINGINFO on the tracker) notices a stalled node
+ * whose TCP connections still look open.
+ */
+export class TrackingChannel {
+  private subId: number | undefined;
+  private healthy = false;
+  private generation = 0;
+  private failedBeats = 0;
+  private closed = false;
+
+  constructor(
+    readonly name: string,
+    private readonly sub: Redis,
+    /** Also used for SCAN of this node. */
+    readonly tracker: Redis,
+    private readonly prefixes: string[],
+    private readonly events: ChannelEvents,
+    private readonly logger: Logger,
+  ) {
+    sub.on('messageBuffer', (channel: Buffer, message: Buffer[] | Buffer | null) => {
+      if (channel.toString() !== INVALIDATE) return;
+      if (message === null) this.events.onInvalidate(null);
+      else if (Array.isArray(message)) this.events.onInvalidate(message.map((k) => k.toString()));
+      else this.events.onInvalidate([message.toString()]);
+    });
+    sub.on('ready', () => void this.setupSubscriber());
+    tracker.on('ready', () => void this.enableTracking());
+    for (const conn of [sub, tracker]) {
+      conn.on('close', () => this.lost());
+      // ioredis logs unhandled 'error' events to stderr; connection errors are reported via health.
+      conn.on('error', (err: Error) => this.logger.debug({ err: err.message, node: this.name }, 'redis connection error'));
+    }
+  }
+
+  isHealthy(): boolean {
+    return this.healthy;
+  }
+
+  private lost(): void {
+    this.generation++;
+    if (this.sub.status !== 'ready') this.subId = undefined;
+    this.setHealthy(false);
+  }
+
+  private setHealthy(h: boolean): void {
+    if (this.healthy === h) return;
+    this.healthy = h;
+    if (!this.closed) this.events.onHealth(h);
+  }
+
+  private async setupSubscriber(): Promise<void> {
+    const gen = ++this.generation;
+    this.setHealthy(false);
+    try {
+      // The id must be read before SUBSCRIBE: a RESP2 connection in subscribe mode accepts no CLIENT command.
+      const id = Number(await this.sub.client('ID'));
+      await this.sub.subscribe(INVALIDATE);
+      if (gen !== this.generation) return;
+      this.subId = id;
+      await this.enableTracking();
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message, node: this.name }, 'redis invalidation subscriber setup failed');
+    }
+  }
+
+  private async enableTracking(): Promise<void> {
+    const subId = this.subId;
+    if (subId === undefined || this.tracker.status !== 'ready' || this.closed) return;
+    const gen = this.generation;
+    try {
+      // Re-enabling with a new REDIRECT is refused while tracking is on, so switch it off first;
+      // writes in between are covered by the resync that follows onHealth(true).
+      await this.tracker.call('CLIENT', 'TRACKING', 'off');
+      const args = ['TRACKING', 'on', 'REDIRECT', String(subId), 'BCAST'];
+      for (const p of this.prefixes) args.push('PREFIX', p);
+      await this.tracker.call('CLIENT', ...args);
+      if (gen !== this.generation || this.subId !== subId) return;
+      this.failedBeats = 0;
+      this.setHealthy(true);
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message, node: this.name }, 'CLIENT TRACKING failed');
+      this.setHealthy(false);
+    }
+  }
+
+  /** True when both connections answered and tracking still redirects to our subscriber. */
+  async heartbeat(): Promise<boolean> {
+    if (this.closed) return false;
+    try {
+      const [, info] = await Promise.all([this.sub.ping(), this.tracker.call('CLIENT', 'TRACKINGINFO')]);
+      const fields = info as unknown[];
+      const flags = fields[fields.indexOf('flags') + 1] as string[];
+      const redirect = Number(fields[fields.indexOf('redirect') + 1]);
+      const ok = flags.includes('on') && !flags.includes('broken_redirect') && redirect === this.subId;
+      this.failedBeats = 0;
+      if (ok) {
+        // Answering again after a stall: invalidations may have been missed, and onHealth(true) resyncs.
+        this.setHealthy(true);
+        return true;
+      }
+      // Connections answer but tracking is off or points elsewhere: set it up again.
+      this.setHealthy(false);
+      await this.enableTracking();
+      return false;
+    } catch {
+      this.setHealthy(false);
+      if (++this.failedBeats >= STALLED_HEARTBEATS) {
+        this.failedBeats = 0;
+        for (const conn of [this.sub, this.tracker]) if (conn.status === 'ready') conn.disconnect(true);
+      }
+      return false;
+    }
+  }
+
+  async scan(patterns: string[]): Promise<string[]> {
+    const keys: string[] = [];
+    for (const match of patterns) {
+      let cursor = '0';
+      do {
+        const [next, batch] = await this.tracker.scan(cursor, 'MATCH', match, 'COUNT', 1000);
+        cursor = next;
+        for (const k of batch) keys.push(k);
+      } while (cursor !== '0');
+    }
+    return keys;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.healthy = false;
+    this.sub.disconnect();
+    this.tracker.disconnect();
+  }
+}
