@@ -1,7 +1,7 @@
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { normalizeCheckRequest, RequestError } from '../normalize/request.js';
-import type { WireCheckRequest } from '../normalize/check-request.js';
+import { UNDECODABLE_REQUEST, type WireCheckRequest } from '../normalize/check-request.js';
 import type { DecisionEngine } from './engine.js';
 import { REASON_CODES, type Reason } from '../reasons.js';
 import type { CheckTrace, Decision, NormalizedRequest } from './types.js';
@@ -36,6 +36,7 @@ export class Checker {
 
   checkWire(msg: WireCheckRequest, deadlineMs: number): Decision | Promise<Decision> {
     const started = performance.now();
+    if (msg === UNDECODABLE_REQUEST) return this.invalid('CheckRequest bytes do not decode as protobuf');
     let req: NormalizedRequest;
     try {
       req = normalizeCheckRequest(msg, this.normalizeOpts);

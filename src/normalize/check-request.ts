@@ -39,3 +39,11 @@ export interface WireCheckRequest {
     tls_session?: { sni?: string };
   };
 }
+
+/**
+ * Stands in for a CheckRequest whose bytes do not decode. grpc-js would answer such a frame with
+ * an INTERNAL error, which Envoy counts as an authorization *failure* (so `failure_mode_allow`
+ * decides); passing a marker through lets the checker answer with an explicit request_invalid deny.
+ */
+export const UNDECODABLE_REQUEST: WireCheckRequest = Object.freeze({});
+

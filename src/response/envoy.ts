@@ -13,7 +13,8 @@ interface HeaderOption {
 
 const opt = (key: string, value: string): HeaderOption => ({ header: { key, value }, append_action: OVERWRITE });
 
-type StructValue = { string_value: string } | { number_value: number };
+// protobufjs ships google.protobuf.Struct with camelCase field names, whatever keepCase says.
+type StructValue = { stringValue: string } | { numberValue: number };
 
 /** The CheckResponse shape @grpc/proto-loader serialises (keepCase). */
 export interface WireCheckResponse {
@@ -80,12 +81,12 @@ export class EnvoyResponder {
 
   private metadata(d: Decision): WireCheckResponse['dynamic_metadata'] {
     const fields: Record<string, StructValue> = {
-      decision_id: { string_value: d.decisionId },
-      reason: { string_value: d.reason },
+      decision_id: { stringValue: d.decisionId },
+      reason: { stringValue: d.reason },
     };
-    if (d.sub) fields.sub = { string_value: d.sub };
-    if (d.riskScore !== undefined) fields.risk_score = { number_value: d.riskScore };
-    if (d.resource) fields.resource = { string_value: d.resource };
+    if (d.sub) fields.sub = { stringValue: d.sub };
+    if (d.riskScore !== undefined) fields.risk_score = { numberValue: d.riskScore };
+    if (d.resource) fields.resource = { stringValue: d.resource };
     return { fields };
   }
 }

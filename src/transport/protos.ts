@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { UNDECODABLE_REQUEST } from '../normalize/check-request.js';
 
 /** Works from src/ (tsx, vitest) and from dist/src/ alike. */
 export function packageRoot(): string {
@@ -45,10 +46,29 @@ export function loadProtos(): LoadedProtos {
     grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } };
   };
   cached = {
-    authorization: pkg.envoy.service.auth.v3.Authorization.service,
+    authorization: tolerateUndecodable(pkg.envoy.service.auth.v3.Authorization.service),
     health: pkg.grpc.health.v1.Health.service,
   };
   return cached;
+}
+
+/** See UNDECODABLE_REQUEST. */
+function tolerateUndecodable(service: grpc.ServiceDefinition): grpc.ServiceDefinition {
+  const check = service.Check;
+  if (!check) throw new Error('Authorization service has no Check method');
+  return {
+    ...service,
+    Check: {
+      ...check,
+      requestDeserialize: (bytes: Buffer) => {
+        try {
+          return check.requestDeserialize(bytes);
+        } catch {
+          return UNDECODABLE_REQUEST;
+        }
+      },
+    },
+  };
 }
 
 export const AUTHORIZATION_SERVICE = 'envoy.service.auth.v3.Authorization';

@@ -69,9 +69,9 @@ const okResponse = {
   },
   dynamic_metadata: {
     fields: {
-      decision_id: { string_value: 'abc-1' },
-      risk_score: { number_value: 0.25 },
-      nested: { struct_value: { fields: { ok: { bool_value: true } } } },
+      decision_id: { stringValue: 'abc-1' },
+      risk_score: { numberValue: 0.25 },
+      nested: { structValue: { fields: { ok: { boolValue: true } } } },
     },
   },
 };
@@ -83,7 +83,7 @@ const deniedResponse = {
     headers: [{ header: { key: 'www-authenticate', value: 'Bearer error="invalid_token"' }, append_action: 2 }],
     body: '{"error":"token_expired","decision_id":"abc-2"}',
   },
-  dynamic_metadata: { fields: { reason: { string_value: 'token_expired' } } },
+  dynamic_metadata: { fields: { reason: { stringValue: 'token_expired' } } },
 };
 
 describe('trimmed protos are wire-compatible with the official Envoy definitions', () => {
@@ -100,12 +100,20 @@ describe('trimmed protos are wire-compatible with the official Envoy definitions
     expect(ourBytes.length).toBeGreaterThan(40);
   });
 
+  it('carries Struct values in dynamic_metadata (protobufjs names them in camelCase)', () => {
+    const { t, officialBytes } = roundTrip('envoy.service.auth.v3.CheckResponse', okResponse);
+    const decoded = toObj(t, t.decode(officialBytes)) as typeof okResponse;
+    expect(decoded.dynamic_metadata.fields.decision_id).toEqual({ stringValue: 'abc-1' });
+    expect(decoded.dynamic_metadata.fields.risk_score).toEqual({ numberValue: 0.25 });
+    expect(decoded.dynamic_metadata.fields.nested).toEqual({ structValue: { fields: { ok: { boolValue: true } } } });
+  });
+
   it('skips official-only fields (metadata_context) without disturbing the rest', () => {
     const o = official.lookupType('envoy.service.auth.v3.CheckRequest');
     const t = ours.lookupType('envoy.service.auth.v3.CheckRequest');
     const withMeta = {
       ...fullRequest,
-      attributes: { ...fullRequest.attributes, metadata_context: { filter_metadata: { 'envoy.filters.http.jwt_authn': { fields: { sub: { string_value: 'x' } } } } } },
+      attributes: { ...fullRequest.attributes, metadata_context: { filter_metadata: { 'envoy.filters.http.jwt_authn': { fields: { sub: { stringValue: 'x' } } } } } },
     };
     const bytes = o.encode(o.fromObject(withMeta)).finish();
     expect(toObj(t, t.decode(bytes))).toEqual(fullRequest);
