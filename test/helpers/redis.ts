@@ -1,0 +1,168 @@
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+/** A free loopback port (closed again before returning; good enough for test processes). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === 'object' && addr !== null ? resolve(addr.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ port, host: '127.0.0.1' });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+async function waitFor(cond: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (await cond()) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+export interface RedisProcess {
+  readonly port: number;
+  readonly url: string;
+  /** Graceful stop (SIGTERM) and removal of the data directory. */
+  stop(): Promise<void>;
+  /** Sends a signal; SIGKILL simulates a crash. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** SIGSTOP: the process keeps its sockets open but answers nothing (a "slow" Redis). */
+  pause(): void;
+  /** SIGCONT. */
+  resume(): void;
+  /** Starts a fresh process on the same port (after kill/stop; the dataset is empty). */
+  restart(): Promise<void>;
+  /** redis-cli against this server; resolves with stdout. */
+  cli(...args: string[]): Promise<string>;
+}
+
+export interface StartRedisOptions {
+  port?: number;
+  extraArgs?: string[];
+}
+
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const p of live) p.kill('SIGKILL');
+});
+
+/** Starts a real redis-server on a free loopback port, persistence off, in its own temp dir. */
+export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisProcess> {
+  const port = opts.port ?? (await freePort());
+  const dir = mkdtempSync(join(tmpdir(), 'zt-redis-'));
+  let proc: ChildProcess;
+
+  const launch = async () => {
+    const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...(opts.extraArgs ?? [])];
+    const p = spawn('redis-server', args, { stdio: 'ignore' });
+    proc = p;
+    live.add(p);
+    p.once('exit', () => live.delete(p));
+    await waitFor(() => canConnect(port), 10_000, `redis-server on ${port}`);
+  };
+
+  const exited = (p: ChildProcess) =>
+    p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => p.once('exit', () => r()));
+
+  await launch();
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    async stop() {
+      const p = proc;
+      p.kill('SIGCONT');
+      p.kill('SIGTERM');
+      await exited(p);
+      rmSync(dir, { recursive: true, force: true });
+    },
+    async kill(signal = 'SIGKILL') {
+      const p = proc;
+      p.kill(signal);
+      if (signal === 'SIGKILL' || signal === 'SIGTERM') await exited(p);
+    },
+    pause() {
+      proc.kill('SIGSTOP');
+    },
+    resume() {
+      proc.kill('SIGCONT');
+    },
+    async restart() {
+      await exited(proc);
+      await launch();
+    },
+    async cli(...args: string[]) {
+      const { stdout } = await run('redis-cli', ['-p', String(port), ...args]);
+      return stdout;
+    },
+  };
+}
+
+export interface RedisClusterProcess {
+  readonly nodes: RedisProcess[];
+  /** Seed nodes for ioredis Cluster / state.redis.cluster.nodes. */
+  readonly seeds: { host: string; port: number }[];
+  stop(): Promise<void>;
+}
+
+/** A local Redis Cluster of `masters` masters and no replicas, built with `redis-cli --cluster create`. */
+export async function startRedisCluster(masters = 3): Promise<RedisClusterProcess> {
+  const nodes: RedisProcess[] = [];
+  try {
+    for (let i = 0; i < masters; i++) {
+      nodes.push(
+        await startRedis({
+          extraArgs: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000'],
+        }),
+      );
+    }
+    await run('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes']);
+    await waitFor(
+      async () => {
+        const infos = await Promise.all(nodes.map((n) => n.cli('cluster', 'info')));
+        return infos.every((i) => i.includes('cluster_state:ok'));
+      },
+      15_000,
+      'cluster_state:ok',
+    );
+  } catch (err) {
+    await Promise.all(nodes.map((n) => n.stop()));
+    throw err;
+  }
+  return {
+    nodes,
+    seeds: nodes.map((n) => ({ host: '127.0.0.1', port: n.port })),
+    async stop() {
+      await Promise.all(nodes.map((n) => n.stop()));
+    },
+  };
+}
+
+/** Polls until `cond` holds; returns the elapsed ms. For "eventually" assertions, never for speed. */
+export async function eventually(cond: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<number> {
+  const start = Date.now();
+  while (!cond()) {
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  return Date.now() - start;
+}

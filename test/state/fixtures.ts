@@ -1,0 +1,30 @@
+import { Redis } from 'ioredis';
+import { stateSchema, type StateConfig } from '../../src/config/schema/state.js';
+import { silentLogger } from '../../src/observability/logger.js';
+import { createMetrics, type Metrics } from '../../src/observability/metrics.js';
+import { createStateStore, type StateStore } from '../../src/state/index.js';
+
+export type StateInput = Parameters<typeof stateSchema.parse>[0];
+
+/** Test config: fast heartbeat so outages are noticed quickly; everything else as shipped. */
+export function redisConfig(url: string, extra: Record<string, unknown> = {}, redis: Record<string, unknown> = {}): StateConfig {
+  return stateSchema.parse({
+    backend: 'redis',
+    redis: { url, heartbeat_interval_ms: 200, ...redis },
+    ...extra,
+  });
+}
+
+export async function openStore(cfg: StateConfig): Promise<{ store: StateStore; metrics: Metrics }> {
+  const metrics = createMetrics();
+  const store = createStateStore(cfg, { logger: silentLogger, metrics });
+  await store.start();
+  return { store, metrics };
+}
+
+/** A plain client standing in for "any other tool" (redis-cli, the guides' monitor). */
+export function plainClient(url: string): Redis {
+  const c = new Redis(url, { maxRetriesPerRequest: 0, enableOfflineQueue: false, lazyConnect: true, retryStrategy: () => null });
+  c.on('error', () => undefined);
+  return c;
+}
