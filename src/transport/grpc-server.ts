@@ -1,3 +1,4 @@
+import { constants as h2, type Http2Server, type ServerHttp2Session } from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import type { Config } from '../config/schema.js';
 import type { Checker } from '../decision/checker.js';
@@ -5,6 +6,8 @@ import type { Decision } from '../decision/types.js';
 import type { Logger } from '../observability/logger.js';
 import type { WireCheckRequest } from '../normalize/check-request.js';
 import type { EnvoyResponder, WireCheckResponse } from '../response/envoy.js';
+import { REASONS } from '../reasons.js';
+import { denyBody, REASON_HEADER } from '../response/deny-body.js';
 import { HealthService } from './health.js';
 import { AUTHORIZATION_SERVICE, loadProtos } from './protos.js';
 
@@ -30,15 +33,116 @@ export function serverOptions(limits: Config['server']['limits']): grpc.ServerOp
   } as grpc.ServerOptions;
 }
 
+/**
+ * The last-barrier answer, built without the responder (which may be what failed). It is a
+ * CheckResponse, not an RPC error: Envoy treats any RPC error as an authorization *failure*, which
+ * `failure_mode_allow: true` would let through, while a denied CheckResponse is always a deny.
+ */
+const INTERNAL_ERROR_RESPONSE: WireCheckResponse = Object.freeze({
+  status: { code: REASONS.internal_error.grpc, message: 'internal_error' },
+  denied_response: {
+    status: { code: REASONS.internal_error.http },
+    headers: [
+      { header: { key: 'content-type', value: 'application/json' }, append_action: 2 },
+      { header: { key: REASON_HEADER, value: 'internal_error' }, append_action: 2 },
+    ],
+    body: denyBody('internal_error', ''),
+  },
+  dynamic_metadata: { fields: {} },
+}) as WireCheckResponse;
+
 function deadlineMs(call: grpc.ServerUnaryCall<unknown, unknown>): number {
   const d = call.getDeadline();
   return d instanceof Date ? d.getTime() : d;
+}
+
+export interface PingPolicy {
+  readonly minIntervalMs: number;
+  readonly maxStrikes: number;
+  readonly logger: Logger;
+}
+
+/** Set by createGrpcServer, applied by bindGrpc once grpc-js has created its http2 listeners. */
+const pingPolicies = new WeakMap<grpc.Server, PingPolicy>();
+
+/** How long a GOAWAY'd abuser keeps its connection before it is cut regardless of open streams. */
+const PING_ABUSE_CLOSE_MS = 1000;
+
+/**
+ * Ping-abuse enforcement as gRPC core does it (min_recv_ping_interval_without_data, max_ping_strikes):
+ * grpc-js 1.14 accepts those options but ignores them, so a client could keep the sidecar busy
+ * acking PINGs forever. A PING less than minIntervalMs after the previous one, with no new stream
+ * in between, is a strike; past maxStrikes the connection gets GOAWAY ENHANCE_YOUR_CALM
+ * "too_many_pings" and is closed.
+ */
+export function enforcePingPolicy(session: ServerHttp2Session, policy: PingPolicy): void {
+  let lastPingMs = Number.NEGATIVE_INFINITY;
+  let strikes = 0;
+  let streamSincePing = false;
+  session.on('stream', () => {
+    streamSincePing = true;
+    strikes = 0;
+  });
+  session.on('ping', () => {
+    const now = performance.now();
+    const tooSoon = now - lastPingMs < policy.minIntervalMs && !streamSincePing;
+    lastPingMs = now;
+    streamSincePing = false;
+    if (!tooSoon) return;
+    strikes += 1;
+    if (strikes <= policy.maxStrikes || session.closed || session.destroyed) return;
+    policy.logger.warn({ peer: session.socket?.remoteAddress, strikes }, 'client pings too often; closing the connection (GOAWAY too_many_pings)');
+    try {
+      session.goaway(h2.NGHTTP2_ENHANCE_YOUR_CALM, undefined, Buffer.from('too_many_pings'));
+      session.close();
+    } catch {
+      session.destroy();
+      return;
+    }
+    setTimeout(() => session.destroy(), PING_ABUSE_CLOSE_MS).unref();
+  });
+}
+
+/** grpc-js keeps its node:http2 servers in a private map; the listener is the only place to see sessions. */
+function http2ServersOf(server: grpc.Server): Http2Server[] {
+  const map = (server as unknown as { http2Servers?: Map<Http2Server, { sessions?: Set<ServerHttp2Session> }> }).http2Servers;
+  return map instanceof Map ? [...map.keys()] : [];
+}
+
+function sessionsOf(server: grpc.Server, listener: Http2Server): ServerHttp2Session[] {
+  const map = (server as unknown as { http2Servers?: Map<Http2Server, { sessions?: Set<ServerHttp2Session> }> }).http2Servers;
+  return [...(map?.get(listener)?.sessions ?? [])];
+}
+
+const hooked = new WeakSet<Http2Server>();
+
+function applyPingPolicy(server: grpc.Server): void {
+  const policy = pingPolicies.get(server);
+  if (!policy) return;
+  const listeners = http2ServersOf(server);
+  if (listeners.length === 0) {
+    // A grpc-js upgrade that renamed the private map would silently drop the enforcement: say so.
+    policy.logger.warn('cannot hook grpc-js http2 sessions; keepalive ping enforcement is off');
+    return;
+  }
+  for (const listener of listeners) {
+    if (hooked.has(listener)) continue;
+    hooked.add(listener);
+    listener.on('session', (s: ServerHttp2Session) => enforcePingPolicy(s, policy));
+    // Sessions accepted between listen and this callback.
+    for (const s of sessionsOf(server, listener)) enforcePingPolicy(s, policy);
+  }
 }
 
 /** Creates the gRPC server with the Authorization and Health services; does not bind. */
 export function createGrpcServer(cfg: Config['server'], deps: GrpcServerDeps): grpc.Server {
   const protos = loadProtos();
   const server = new grpc.Server(serverOptions(cfg.limits));
+  pingPolicies.set(server, {
+    minIntervalMs: cfg.limits.keepalive_min_ping_interval_ms,
+    maxStrikes: cfg.limits.keepalive_max_ping_strikes,
+    logger: deps.logger,
+  });
 
   const check: grpc.handleUnaryCall<WireCheckRequest, WireCheckResponse> = (call, callback) => {
     const respond = (d: Decision) => {
@@ -46,8 +150,8 @@ export function createGrpcServer(cfg: Config['server'], deps: GrpcServerDeps): g
       try {
         response = deps.responder().toCheckResponse(d);
       } catch (err) {
-        deps.logger.error({ err }, 'building the response failed');
-        callback({ code: grpc.status.PERMISSION_DENIED, details: 'internal_error' });
+        deps.logger.error({ err }, 'building the response failed; denying');
+        callback(null, INTERNAL_ERROR_RESPONSE);
         return;
       }
       callback(null, response);
@@ -58,13 +162,13 @@ export function createGrpcServer(cfg: Config['server'], deps: GrpcServerDeps): g
     } catch (err) {
       // The checker converts faults itself; this is the last barrier before a crash.
       deps.logger.error({ err }, 'check threw; denying');
-      callback({ code: grpc.status.PERMISSION_DENIED, details: 'internal_error' });
+      callback(null, INTERNAL_ERROR_RESPONSE);
       return;
     }
     if (result instanceof Promise) {
       result.then(respond, (err: unknown) => {
         deps.logger.error({ err }, 'check rejected; denying');
-        callback({ code: grpc.status.PERMISSION_DENIED, details: 'internal_error' });
+        callback(null, INTERNAL_ERROR_RESPONSE);
       });
     } else {
       respond(result);
@@ -80,6 +184,7 @@ export function bindGrpc(server: grpc.Server, address: string): Promise<string> 
   return new Promise((resolve, reject) => {
     server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => {
       if (err) return reject(new Error(`cannot listen on ${address}: ${err.message}`));
+      applyPingPolicy(server);
       if (address.startsWith('unix:')) return resolve(address);
       const host = address.slice(0, address.lastIndexOf(':'));
       resolve(`${host}:${port}`);

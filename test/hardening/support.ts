@@ -1,0 +1,153 @@
+import { connect, constants as h2, type ClientHttp2Session } from 'node:http2';
+import type { ConfigInput } from '../../src/config/schema.js';
+import { DEMO_CONFIG } from '../../src/config/defaults.js';
+import { signDevToken } from '../../src/identity/dev-token.js';
+import type { WireCheckRequest } from '../../src/normalize/check-request.js';
+import { checkRequest, type AuthzClient, type CheckResult } from '../helpers/grpc.js';
+
+export const CHECK_PATH = '/envoy.service.auth.v3.Authorization/Check';
+
+/**
+ * The one source address the known-good request uses. Fuzzed and attacking requests come from
+ * elsewhere, so auto-remediation (blocking IPs after repeated auth failures) never blocks it.
+ */
+export const GOOD_IP = '10.200.0.1';
+
+/** Fuzz budget per property: small in CI, large nightly (FUZZ_RUNS=20000 npm run ...). */
+export function fuzzRuns(ci: number): number {
+  const env = Number(process.env.FUZZ_RUNS);
+  return Number.isInteger(env) && env > 0 ? env : ci;
+}
+
+type Limits = NonNullable<NonNullable<ConfigInput['server']>['limits']>;
+
+/** The demo config (bundled dev keys, memory state) with some server settings changed. */
+export function demoWith(server: { limits?: Limits; shutdown_grace_ms?: number; decision_timeout_ms?: number } = {}): ConfigInput {
+  const cfg = structuredClone(DEMO_CONFIG) as ConfigInput & { server?: Record<string, unknown> };
+  cfg.server = { ...(cfg.server ?? {}), ...server };
+  return cfg;
+}
+
+/** Claims that satisfy the demo policy for GET /api/orders (resource `orders`: medium, internal). */
+export const GOOD_CLAIMS = { allowed_resources: ['orders', 'profile'], clearance_level: 'internal', risk_score: 0.1 } as const;
+
+export function goodDevToken(sub = 'alice'): Promise<string> {
+  return signDevToken({ sub, ttlS: 3600, claims: GOOD_CLAIMS });
+}
+
+export function goodRequest(token: string): WireCheckRequest {
+  return checkRequest({ token, path: '/api/orders', method: 'GET', sourceIp: GOOD_IP });
+}
+
+export function isAllow(r: CheckResult): boolean {
+  return r.rpcCode === 0 && r.response?.status?.code === 0;
+}
+
+/** A decision arrived (allow or an explicit deny), as opposed to an RPC failure or timeout. */
+export function isDecision(r: CheckResult): boolean {
+  return r.rpcCode === 0 && typeof r.response?.status?.code === 'number';
+}
+
+export function reasonOf(r: CheckResult): string | undefined {
+  return r.response?.status?.message || r.rpcDetails;
+}
+
+/** Throws unless the server still answers the known-good request with OK. */
+export async function expectStillServing(client: AuthzClient, token: string): Promise<void> {
+  const r = await client.check(goodRequest(token), { deadlineMs: 5000 });
+  if (!isAllow(r)) throw new Error(`known-good request not allowed: ${JSON.stringify(r)}`);
+}
+
+/** Counts unhandled rejections while a test runs: a fault that escapes the barriers shows here. */
+export function watchUnhandled(): { readonly count: () => number; readonly reasons: unknown[]; stop(): void } {
+  const reasons: unknown[] = [];
+  const on = (r: unknown) => reasons.push(r);
+  process.on('unhandledRejection', on);
+  return { count: () => reasons.length, reasons, stop: () => process.off('unhandledRejection', on) };
+}
+
+/** gRPC length-prefixed message: 1 byte compressed flag, 4 bytes big-endian length, payload. */
+export function grpcFrame(payload: Uint8Array, compressed = 0, declaredLength = payload.length): Buffer {
+  const head = Buffer.alloc(5);
+  head.writeUInt8(compressed, 0);
+  head.writeUInt32BE(declaredLength >>> 0, 1);
+  return Buffer.concat([head, payload]);
+}
+
+export function h2Session(grpcAddress: string): Promise<ClientHttp2Session> {
+  return new Promise((resolve, reject) => {
+    const s = connect(`http://${grpcAddress}`);
+    s.once('connect', () => {
+      s.off('error', reject);
+      s.on('error', () => undefined);
+      resolve(s);
+    });
+    s.once('error', reject);
+  });
+}
+
+export interface RawOutcome {
+  /** What came back: HTTP status and gRPC trailers, or how the stream died. */
+  httpStatus?: number;
+  grpcStatus?: number;
+  grpcMessage?: string;
+  body: Buffer;
+  rstCode?: number;
+  error?: string;
+  timedOut: boolean;
+}
+
+/** One unary call with an arbitrary body on a raw HTTP/2 stream; never rejects. */
+export function rawCall(session: ClientHttp2Session, body: Buffer, opts: { timeoutMs?: number; headers?: Record<string, string> } = {}): Promise<RawOutcome> {
+  const timeoutMs = opts.timeoutMs ?? 3000;
+  return new Promise((resolve) => {
+    const out: RawOutcome = { body: Buffer.alloc(0), timedOut: false };
+    const chunks: Buffer[] = [];
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      out.body = Buffer.concat(chunks);
+      resolve(out);
+    };
+    const timer = setTimeout(() => {
+      out.timedOut = true;
+      stream.close(h2.NGHTTP2_CANCEL);
+      finish();
+    }, timeoutMs);
+    let stream;
+    try {
+      stream = session.request({
+        ':method': 'POST',
+        ':path': CHECK_PATH,
+        'content-type': 'application/grpc',
+        te: 'trailers',
+        'grpc-timeout': `${timeoutMs}m`,
+        ...opts.headers,
+      });
+    } catch (err) {
+      clearTimeout(timer);
+      resolve({ body: Buffer.alloc(0), error: (err as Error).message, timedOut: false });
+      return;
+    }
+    const readTrailers = (h: Record<string, unknown>) => {
+      if (h['grpc-status'] !== undefined) out.grpcStatus = Number(h['grpc-status']);
+      if (h['grpc-message'] !== undefined) out.grpcMessage = decodeURIComponent(String(h['grpc-message']));
+    };
+    stream.on('response', (h) => {
+      out.httpStatus = Number(h[':status']);
+      readTrailers(h);
+    });
+    stream.on('trailers', readTrailers);
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('error', (err) => {
+      out.error = err.message;
+    });
+    stream.on('close', () => {
+      if (stream.rstCode !== undefined && stream.rstCode !== h2.NGHTTP2_NO_ERROR) out.rstCode = stream.rstCode;
+      finish();
+    });
+    stream.end(body);
+  });
+}
