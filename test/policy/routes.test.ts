@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import type { NormalizedRequest } from '../../src/decision/types.js';
 import { hostMatcher, isCanonicalPath, patternMatcher, prefixMatcher } from '../../src/policy/routes.js';
 import { compile, evaluate, user } from './fixtures.js';
 
@@ -136,7 +137,7 @@ describe('route resolution in evaluate', () => {
       { pattern: '/t/**', host: '*.tenants.example.com', resource: 'tenant' },
     ],
   });
-  const resourceOf = (req: Parameters<typeof evaluate>[1]['req']) => {
+  const resourceOf = (req: Partial<NormalizedRequest>) => {
     const out = evaluate(policy, { req, identity: ALL });
     return out.reason === 'route_not_found' ? null : out.resource;
   };
