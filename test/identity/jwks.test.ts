@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { KEYS_UNAVAILABLE } from '../../src/identity/index.js';
 import type { Authenticator } from '../../src/identity/types.js';
 import { startJwksServer, type JwksServer } from '../helpers/jwks-server.js';
-import { jwksOf, makeKey, tokenFactory } from '../helpers/tokens.js';
+import { b64url, jwksOf, makeKey, tokenFactory } from '../helpers/tokens.js';
 import { auth, counter, harness, sleep, until, type Harness } from './setup.js';
 
 const k1 = makeKey('RS256', 'k1');
@@ -50,23 +50,25 @@ describe('key rotation and unknown kids', () => {
   });
 
   it('a flood of unknown kids causes at most one fetch per cooldown, concurrent misses share it', async () => {
-    const { idp, authn, f } = await setup({ keys: { unknown_kid_cooldown_s: 0.5, unknown_kid_wait_ms: 2000 } });
+    const { idp, authn, f } = await setup({ keys: { unknown_kid_cooldown_s: 1, unknown_kid_wait_ms: 2000 } });
     await authn.start();
     idp.resetCounts();
-    const attacker = makeKey('RS256', 'nope');
-    const flood = Array.from({ length: 200 }, (_, i) => authn.authenticate(f.mint({ key: attacker, header: { kid: `random-${i}` } }), Date.now()));
-    const results = await Promise.all(flood);
+    // Signed once; only the kid varies (the signature is never reached for an unknown kid).
+    const [, p, s] = f.mint({ key: makeKey('EdDSA', 'x') }).split('.');
+    const withKid = (kid: string) => `${b64url({ alg: 'RS256', kid })}.${p}.${s}`;
+    const flood = Array.from({ length: 200 }, (_, i) => withKid(`random-${i}`));
+    const results = await Promise.all(flood.map((t) => authn.authenticate(t, Date.now())));
     expect(results.every((r) => !r.ok && r.reason === 'token_invalid')).toBe(true);
     expect(idp.count('/jwks.json')).toBe(1);
     // More unknown kids inside the cooldown: denied at once, no fetch.
     for (let i = 0; i < 50; i++) {
-      const r = authn.authenticate(f.mint({ key: attacker, header: { kid: `again-${i}` } }), Date.now());
+      const r = authn.authenticate(withKid(`again-${i}`), Date.now());
       expect(r).not.toBeInstanceOf(Promise);
       expect(r).toMatchObject({ ok: false, reason: 'token_invalid', detail: expect.stringContaining('cooling down') });
     }
     expect(idp.count('/jwks.json')).toBe(1);
-    await sleep(600);
-    await Promise.all(Array.from({ length: 50 }, (_, i) => authn.authenticate(f.mint({ key: attacker, header: { kid: `later-${i}` } }), Date.now())));
+    await sleep(1100);
+    await Promise.all(Array.from({ length: 50 }, (_, i) => authn.authenticate(withKid(`later-${i}`), Date.now())));
     expect(idp.count('/jwks.json')).toBe(2);
   });
 
