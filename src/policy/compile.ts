@@ -71,7 +71,7 @@ class Policy implements CompiledPolicy {
         classificationRank: CLASSIFICATION_RANK.get(r.classification) ?? 3,
         window: r.time_window === undefined ? globalWindow : compileWindow(r.time_window, clocks),
         service,
-        callers: cfg.service_pairs.filter((p) => p.to === service).map((p) => compileFrom(p.from)),
+        callers: cfg.service_pairs.filter((p) => p.to === service || p.to === '*').map((p) => compileFrom(p.from)),
       });
     }
     const resolve = (name: string, where: string) => {
@@ -302,7 +302,7 @@ function collectWarnings(cfg: PolicyConfig, resources: ReadonlyMap<string, Compi
   const warnings: string[] = [];
   const services = new Set([...resources.values()].map((r) => r.service));
   for (const pair of cfg.service_pairs) {
-    if (!services.has(pair.to)) warnings.push(`service pair ${pair.from} -> ${pair.to}: no resource has service "${pair.to}"`);
+    if (pair.to !== '*' && !services.has(pair.to)) warnings.push(`service pair ${pair.from} -> ${pair.to}: no resource has service "${pair.to}"`);
   }
   const routed = new Set([...cfg.routes.map((r) => r.resource), cfg.default_resource]);
   for (const name of resources.keys()) {

@@ -32,6 +32,8 @@ describe('compileFrom', () => {
   });
 });
 
+const WEB_PRINCIPAL = 'spiffe://cluster.local/ns/prod/sa/web';
+
 describe('service pairs in evaluate', () => {
   const policy = compile({
     resources: {
@@ -75,6 +77,23 @@ describe('service pairs in evaluate', () => {
     expect(evaluate(policy, { req: { path: '/api', principal: principal('prod', 'db') }, identity }).reason).toBe(
       'service_pair_not_allowed',
     );
+  });
+
+  it('`to: *` lets a caller reach every service (the user checks still apply)', () => {
+    const gateway = 'spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account';
+    const p = compile({
+      resources: { a: { identity: 'any' }, b: { identity: 'any', service: 'b-svc' } },
+      routes: [
+        { prefix: '/a', resource: 'a' },
+        { prefix: '/b', resource: 'b' },
+      ],
+      service_pairs: [{ from: 'istio-ingressgateway-service-account', to: '*' }],
+    });
+    expect(p.warnings).toEqual([]);
+    expect(evaluate(p, { req: { path: '/a', principal: gateway }, identity: null }).reason).toBe('allowed');
+    expect(evaluate(p, { req: { path: '/b', principal: gateway }, identity: null }).reason).toBe('allowed');
+    expect(evaluate(p, { req: { path: '/b', principal: gateway }, identity: user({}) }).reason).toBe('resource_not_allowed');
+    expect(evaluate(p, { req: { path: '/b', principal: WEB_PRINCIPAL }, identity: null }).reason).toBe('service_pair_not_allowed');
   });
 
   it('is skipped for a user request without a principal', () => {

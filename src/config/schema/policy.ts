@@ -138,6 +138,7 @@ export const policySchema = obj({
       obj({
         /** SPIFFE ID, `spiffe://td/ns/NS/sa/SA`, with `*` wildcards, or a bare service-account name. */
         from: servicePairFrom,
+        /** A resource's service (its `service`, else its name), or `*` for every service. */
         to: z.string().min(1),
       }),
     )
