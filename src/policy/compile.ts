@@ -27,7 +27,8 @@ const MAX_DETAIL_PATH = 200;
 
 /**
  * Compiles the policy section once (at startup and on every reload). Throws on a config the schema
- * would have rejected, so a reload with a bad policy keeps the old one.
+ * would have rejected, so a reload with a bad policy keeps the old one. `evaluate` runs the checks
+ * in the order documented on CHECK_ORDER (order.ts); each step below is numbered after it.
  */
 export function compilePolicy(cfg: PolicyConfig): CompiledPolicy {
   return new Policy(cfg);
@@ -267,7 +268,9 @@ class Policy implements CompiledPolicy {
     if (Object.hasOwn(req.contextExtensions, 'resource')) {
       return this.resources.get(req.contextExtensions['resource'] ?? '');
     }
-    return matchRoute(this.routes, req) ?? (isCanonicalPath(req.path) ? this.defaultResource : undefined);
+    const routed = matchRoute(this.routes, req);
+    if (routed !== undefined || this.defaultResource === undefined) return routed;
+    return isCanonicalPath(req.path) ? this.defaultResource : undefined;
   }
 
   private routeDetail(req: NormalizedRequest): string {
