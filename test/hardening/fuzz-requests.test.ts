@@ -6,7 +6,7 @@ import { loadProtos } from '../../src/transport/protos.js';
 import { checkRequest } from '../helpers/grpc.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { b64url } from '../helpers/tokens.js';
-import { demoWith, expectStillServing, fuzzRuns, goodDevToken, goodRequest, isAllow, isDecision, watchUnhandled } from './support.js';
+import { FUZZ_TIMEOUT_MS, demoWith, expectStillServing, fuzzRuns, goodDevToken, goodRequest, isAllow, isDecision, watchUnhandled } from './support.js';
 
 /**
  * Property-based fuzzing of Check over the real gRPC socket, against the embedded demo config
@@ -172,7 +172,7 @@ describe('fuzzing CheckRequests over the real gRPC socket', () => {
     );
     await expectStillServing(srv.client, good);
     expect(unhandled.reasons).toEqual([]);
-  });
+  }, FUZZ_TIMEOUT_MS);
 
   it('random tokens on an otherwise valid request never get OK', async () => {
     let n = 0;
@@ -191,7 +191,7 @@ describe('fuzzing CheckRequests over the real gRPC socket', () => {
     );
     await expectStillServing(srv.client, good);
     expect(unhandled.reasons).toEqual([]);
-  });
+  }, FUZZ_TIMEOUT_MS);
 
   it('noise in unrelated headers of the known-valid request still gets a decision (OK only with the valid token)', async () => {
     const noise = fc.dictionary(
@@ -213,5 +213,5 @@ describe('fuzzing CheckRequests over the real gRPC socket', () => {
     // Unrelated headers do not change the decision about a valid request.
     expect(allowed).toBe(fuzzRuns(100));
     expect(unhandled.reasons).toEqual([]);
-  });
+  }, FUZZ_TIMEOUT_MS);
 });

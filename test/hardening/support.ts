@@ -1,4 +1,4 @@
-import { connect, constants as h2, type ClientHttp2Session } from 'node:http2';
+import { connect, constants as h2, type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { DEMO_CONFIG } from '../../src/config/defaults.js';
 import { signDevToken } from '../../src/identity/dev-token.js';
@@ -18,6 +18,9 @@ export function fuzzRuns(ci: number): number {
   const env = Number(process.env.FUZZ_RUNS);
   return Number.isInteger(env) && env > 0 ? env : ci;
 }
+
+/** Nightly runs take as long as they need. */
+export const FUZZ_TIMEOUT_MS = process.env.FUZZ_RUNS ? 4 * 3600_000 : 30_000;
 
 type Limits = NonNullable<NonNullable<ConfigInput['server']>['limits']>;
 
@@ -116,7 +119,7 @@ export function rawCall(session: ClientHttp2Session, body: Buffer, opts: { timeo
       stream.close(h2.NGHTTP2_CANCEL);
       finish();
     }, timeoutMs);
-    let stream;
+    let stream: ClientHttp2Stream;
     try {
       stream = session.request({
         ':method': 'POST',
