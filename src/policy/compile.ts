@@ -118,7 +118,13 @@ class Policy implements CompiledPolicy {
 
     // 1. identity requirement
     const hasPrincipal = req.principal !== '';
-    if (resource.identity === 'workload' ? !hasPrincipal : identity === null && (resource.identity === 'user' || !hasPrincipal)) {
+    const callerMissing =
+      resource.identity === 'workload'
+        ? !hasPrincipal
+        : resource.identity === 'user'
+          ? identity === null
+          : identity === null && !hasPrincipal;
+    if (callerMissing) {
       const reason = resource.identity === 'workload' ? 'workload_identity_required' : 'token_missing';
       const detail = `resource ${resource.name} requires identity "${resource.identity}"`;
       return this.deny(trace, 1, reason, score, resource, detail, shadowed, undefined);
