@@ -1,3 +1,4 @@
+import { KEYS_UNAVAILABLE } from '../identity/authenticator.js';
 import type { Authenticator } from '../identity/types.js';
 import type { CompiledPolicy } from '../policy/types.js';
 import type { Reason } from '../reasons.js';
@@ -35,7 +36,9 @@ export class DecisionEngine {
 
   decide(req: NormalizedRequest, nowMs: number, trace?: CheckTrace[]): Decision | Promise<Decision> {
     const authn = this.deps.authenticator();
-    if (!authn.ready()) {
+    // Until some issuer has keys nothing can be decided. After that, an issuer whose keys are
+    // missing only fails its own tokens (see afterAuth), so one broken IdP does not take all down.
+    if (!authn.anyReady()) {
       trace?.push({ check: 'readiness', verdict: 'deny', reason: 'dependency_unavailable', detail: 'signing keys not loaded yet' });
       return this.deny('dependency_unavailable', 'signing keys not loaded', undefined);
     }
@@ -70,7 +73,14 @@ export class DecisionEngine {
   }
 
   private afterAuth(req: NormalizedRequest, result: AuthResult, nowMs: number, trace?: CheckTrace[]): Decision {
-    if (!result.ok) return this.authFailed(req, nowMs, result, trace);
+    if (!result.ok) {
+      if (result.detail.startsWith(KEYS_UNAVAILABLE)) {
+        // The issuer's JWKS is down: a dependency failure, not the client's fault (and no strike for its IP).
+        trace?.push({ check: 'token', verdict: 'deny', reason: 'dependency_unavailable', detail: result.detail });
+        return this.deny('dependency_unavailable', result.detail, undefined);
+      }
+      return this.authFailed(req, nowMs, result, trace);
+    }
     trace?.push({ check: 'token', verdict: 'pass', detail: `iss=${result.identity.issuer} sub=${result.identity.sub}` });
     return this.authorize(req, result.identity, nowMs, trace);
   }

@@ -110,6 +110,11 @@ class JwtAuthenticator implements Authenticator {
     return true;
   }
 
+  anyReady(): boolean {
+    for (const i of this.issuers.values()) if (i.keys.ready()) return true;
+    return false;
+  }
+
   async start(): Promise<void> {
     await Promise.all([...this.issuers.values()].map((i) => i.keys.start()));
   }

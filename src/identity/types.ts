@@ -10,6 +10,8 @@ export interface Authenticator {
   authenticate(token: string, nowMs: number): AuthResult | Promise<AuthResult>;
   /** True once every issuer has a usable key set. */
   ready(): boolean;
+  /** True once at least one issuer has a usable key set (the others deny their own tokens only). */
+  anyReady(): boolean;
   /** Initial key load; resolves even on failure (then ready() stays false and checks deny). */
   start(): Promise<void>;
   close(): void;

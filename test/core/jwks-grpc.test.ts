@@ -86,4 +86,38 @@ describe('JWKS over real HTTP, decisions over real gRPC', () => {
     await waitFor(() => srv!.app.ready(), 15_000, 'keys after recovery');
     expect(await decide(tf.mint({ key: key1, claims }))).toBe('allowed');
   });
+
+  it('answers deadline_exceeded before the caller deadline when a key refetch hangs', async () => {
+    jwks = await startJwksServer({ jwks: jwksOf(key1) });
+    srv = await startTestServer(config(jwks, { unknown_kid_wait_ms: 5000, fetch_timeout_ms: 5000 }));
+    jwks.setFault('hang');
+    const tf = tokenFactory(jwks.issuer, AUD);
+    const started = Date.now();
+    const res = await srv.client.check(checkRequest({ token: tf.mint({ key: key2, claims }) }), { deadlineMs: 150 });
+    const took = Date.now() - started;
+    // An explicit deny, not a DEADLINE_EXCEEDED RPC error and not a hang.
+    expect(res.rpcCode).toBe(0);
+    expect(res.response!.status).toEqual({ code: 14, message: 'deadline_exceeded' });
+    expect(took).toBeLessThan(150);
+    // Known keys are unaffected while the refetch hangs.
+    expect(await decide(tf.mint({ key: key1, claims }))).toBe('allowed');
+  });
+
+  it('one issuer down does not take the others down: its tokens get dependency_unavailable, others pass', async () => {
+    jwks = await startJwksServer({ jwks: jwksOf(key1), issuerPath: '/good' });
+    const broken = await startJwksServer({ jwks: jwksOf(key2), issuerPath: '/broken' });
+    broken.setFault('status500');
+    try {
+      const cfg = config(jwks);
+      (cfg.identity as { issuers: unknown[] }).issuers.push({ issuer: broken.issuer, audiences: [AUD], keys: { jwks_uri: broken.jwksUri } });
+      srv = await startTestServer(cfg, { waitReady: false });
+      await waitFor(async () => (await decide(tokenFactory(jwks!.issuer, AUD).mint({ key: key1, claims }))) === 'allowed', 10_000, 'good issuer ready');
+      expect(srv.app.ready()).toBe(false);
+      expect((await fetch(`${srv.httpUrl}/readyz`)).status).toBe(503);
+      const res = await srv.client.check(checkRequest({ token: tokenFactory(broken.issuer, AUD).mint({ key: key2, claims }) }));
+      expect(res.response!.status).toEqual({ code: 14, message: 'dependency_unavailable' });
+    } finally {
+      await broken.close();
+    }
+  });
 });
