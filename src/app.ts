@@ -111,7 +111,13 @@ export class App {
     this.metrics.configInfo.set({ hash }, 1);
     const shadowing = policy.shadowing;
     this.metrics.shadowMode.set(shadowing ? 1 : 0);
-    if (shadowing) this.logger.warn({ hash }, 'SHADOW MODE: some checks only log and count would-be denies; requests they would deny are allowed');
+    for (const warning of policy.warnings) this.logger.warn({ hash }, `policy: ${warning}`);
+    if (shadowing) {
+      this.logger.warn(
+        { hash, shadowed_checks: policy.shadowedChecks },
+        'SHADOW MODE: these checks only log and count would-be denies (zt_authz_would_deny_total); requests they would deny are allowed',
+      );
+    }
     return { config, hash, policy, engine, checker, envoy: new EnvoyResponder(config.policy.headers), http: new HttpResponder(config.policy.headers) };
   }
 

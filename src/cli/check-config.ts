@@ -1,4 +1,5 @@
 import { loadConfig } from '../config/load.js';
+import { compilePolicy } from '../policy/index.js';
 import { parse, usageFailed } from './args.js';
 
 const USAGE = `Usage: zt-authz check-config FILE
@@ -25,6 +26,7 @@ export function runCheckConfig(argv: string[]): number {
       return 1;
     }
     process.stdout.write(`${result.source}: OK (policy hash ${result.hash})\n`);
+    for (const w of compilePolicy(result.config.policy).warnings) process.stdout.write(`  warning: ${w}\n`);
     return 0;
   } catch (err) {
     return usageFailed(err, USAGE);

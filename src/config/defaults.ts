@@ -21,6 +21,7 @@ export const DEMO_CONFIG: ConfigInput = {
       },
       admin: { sensitivity: 'high', classification: 'restricted' },
       api: { sensitivity: 'medium', classification: 'internal', identity: 'any' },
+      database: { sensitivity: 'high', classification: 'restricted', identity: 'workload' },
     },
     routes: [
       { prefix: '/public', resource: 'public' },
@@ -29,8 +30,11 @@ export const DEMO_CONFIG: ConfigInput = {
       { prefix: '/api/payments', resource: 'payments' },
       { prefix: '/admin', resource: 'admin' },
       { prefix: '/internal/api', resource: 'api' },
+      { prefix: '/internal/db', resource: 'database' },
     ],
     service_pairs: [
+      // In an Istio mesh the ingress gateway is the caller of every user request; user checks still apply.
+      { from: 'istio-ingressgateway-service-account', to: '*' },
       { from: 'spiffe://cluster.local/ns/*/sa/web', to: 'api' },
       { from: 'spiffe://cluster.local/ns/*/sa/monitoring', to: 'api' },
       { from: 'spiffe://cluster.local/ns/*/sa/api', to: 'database' },

@@ -78,5 +78,7 @@ function hostOnly(authority: string): string {
   }
   const colon = host.lastIndexOf(':');
   if (colon !== -1 && host.indexOf(':') === colon) host = host.slice(0, colon);
+  // `app.example.com.` is the same host as `app.example.com`; a trailing dot must not dodge host rules.
+  if (host.endsWith('.')) host = host.slice(0, -1);
   return host;
 }

@@ -76,6 +76,16 @@ describe('normalizeCheckRequest', () => {
     });
   });
 
+  it.each([
+    ['Orders.Example.COM', 'orders.example.com'],
+    ['orders.example.com:8443', 'orders.example.com'],
+    ['orders.example.com.', 'orders.example.com'],
+    ['orders.example.com.:8443', 'orders.example.com'],
+    ['[2001:db8::1]:8443', '[2001:db8::1]'],
+  ])('host %s → %s', (host, out) => {
+    expect(normalizeCheckRequest(checkRequest({ host }), opts).host).toBe(out);
+  });
+
   it('joins repeated header_map entries like Envoy joins the map form', () => {
     const req = normalizeCheckRequest(
       {
