@@ -1,4 +1,4 @@
-import { canonicalIp, maskIp, parseCidr, parseIp, type ParsedCidr } from './ip.js';
+import { formatV4, networkKey, parseCidr, parseIp, type ParsedCidr } from './ip.js';
 
 /** Expiry time in ms since the epoch; Infinity for a key without TTL. */
 export type ExpiresAt = number;
@@ -22,16 +22,16 @@ export function emptySnapshot(): MirrorSnapshot {
 /** Per-prefix-length hash of network -> expiry: a lookup is one mask + Map.get per prefix length in use. */
 interface CidrIndex {
   readonly prefixes: number[];
-  readonly byPrefix: Map<number, Map<number | bigint, ExpiresAt>>;
+  readonly byPrefix: Map<number, Map<number | string, ExpiresAt>>;
 }
 
 function buildIndex(cidrs: Iterable<[ParsedCidr, ExpiresAt]>, v: 4 | 6): CidrIndex {
-  const byPrefix = new Map<number, Map<number | bigint, ExpiresAt>>();
+  const byPrefix = new Map<number, Map<number | string, ExpiresAt>>();
   for (const [c, exp] of cidrs) {
     if (c.v !== v) continue;
     let m = byPrefix.get(c.prefix);
     if (m === undefined) byPrefix.set(c.prefix, (m = new Map()));
-    m.set(c.network, Math.max(exp, m.get(c.network) ?? -Infinity));
+    m.set(c.key, Math.max(exp, m.get(c.key) ?? -Infinity));
   }
   return { prefixes: [...byPrefix.keys()].sort((a, b) => b - a), byPrefix };
 }
@@ -43,7 +43,9 @@ function buildIndex(cidrs: Iterable<[ParsedCidr, ExpiresAt]>, v: 4 | 6): CidrInd
  */
 export class Mirror {
   private suspended = new Map<string, ExpiresAt>();
-  private blockedIps = new Map<string, ExpiresAt>();
+  /** Exact IPv4 blocks by dotted quad (what callers pass, so usually no parsing), IPv6 by hex expansion. */
+  private blockedV4 = new Map<string, ExpiresAt>();
+  private blockedV6 = new Map<string, ExpiresAt>();
   /** Raw key suffix -> parsed CIDR and expiry; the index below is rebuilt lazily from it. */
   private cidrs = new Map<string, [ParsedCidr, ExpiresAt]>();
   private risk = new Map<string, RiskEntry>();
@@ -57,19 +59,22 @@ export class Mirror {
   }
 
   isIpBlocked(ip: string, nowMs: number): boolean {
-    let exp = this.blockedIps.get(ip);
-    if (exp === undefined && (ip.includes(':') || ip.length > 15)) {
-      const canonical = canonicalIp(ip);
-      if (canonical !== undefined) exp = this.blockedIps.get(canonical);
+    if (!ip.includes(':')) {
+      const exp = this.blockedV4.get(ip);
+      if (exp !== undefined && exp > nowMs) return true;
+      if (this.cidrs.size === 0) return false;
     }
-    if (exp !== undefined && exp > nowMs) return true;
-    if (this.cidrs.size === 0) return false;
-    if (this.cidrDirty) this.rebuildCidrIndex();
     const parsed = parseIp(ip);
     if (parsed === undefined) return false;
+    if (ip.includes(':')) {
+      const exp = parsed.v === 4 ? this.blockedV4.get(formatV4(parsed.value)) : this.blockedV6.get(parsed.hex);
+      if (exp !== undefined && exp > nowMs) return true;
+      if (this.cidrs.size === 0) return false;
+    }
+    if (this.cidrDirty) this.rebuildCidrIndex();
     const index = parsed.v === 4 ? this.v4 : this.v6;
     for (const prefix of index.prefixes) {
-      const e = index.byPrefix.get(prefix)?.get(maskIp(parsed, prefix));
+      const e = index.byPrefix.get(prefix)?.get(networkKey(parsed, prefix));
       if (e !== undefined && e > nowMs) return true;
     }
     return false;
@@ -86,9 +91,12 @@ export class Mirror {
   }
 
   setBlockedIp(ip: string, expiresAtMs: ExpiresAt | undefined): void {
-    const key = canonicalIp(ip) ?? ip;
-    if (expiresAtMs === undefined) this.blockedIps.delete(key);
-    else this.blockedIps.set(key, expiresAtMs);
+    const p = parseIp(ip);
+    // A key that is not an IP can never match a client address.
+    if (p === undefined) return;
+    const [map, key] = p.v === 4 ? [this.blockedV4, formatV4(p.value)] : [this.blockedV6, p.hex];
+    if (expiresAtMs === undefined) map.delete(key);
+    else map.set(key, expiresAtMs);
   }
 
   setBlockedCidr(cidr: string, expiresAtMs: ExpiresAt | undefined): void {
@@ -110,7 +118,8 @@ export class Mirror {
   /** Swaps in a complete view read by a full resync. */
   replace(s: MirrorSnapshot): void {
     this.suspended = new Map(s.suspended);
-    this.blockedIps = new Map();
+    this.blockedV4 = new Map();
+    this.blockedV6 = new Map();
     for (const [ip, exp] of s.blockedIps) this.setBlockedIp(ip, exp);
     this.cidrs = new Map();
     for (const [cidr, exp] of s.blockedCidrs) this.setBlockedCidr(cidr, exp);
@@ -120,7 +129,7 @@ export class Mirror {
 
   /** Drops expired entries so memory does not grow with keys nobody deletes. */
   sweep(nowMs: number): void {
-    for (const m of [this.suspended, this.blockedIps]) for (const [k, exp] of m) if (exp <= nowMs) m.delete(k);
+    for (const m of [this.suspended, this.blockedV4, this.blockedV6]) for (const [k, exp] of m) if (exp <= nowMs) m.delete(k);
     for (const [k, [, exp]] of this.cidrs) if (exp <= nowMs) { this.cidrs.delete(k); this.cidrDirty = true; }
     for (const [k, r] of this.risk) if (r.expiresAtMs <= nowMs) this.risk.delete(k);
   }
@@ -128,7 +137,7 @@ export class Mirror {
   counts(): { suspended: number; blockedIps: number; blockedCidrs: number; risk: number } {
     return {
       suspended: this.suspended.size,
-      blockedIps: this.blockedIps.size,
+      blockedIps: this.blockedV4.size + this.blockedV6.size,
       blockedCidrs: this.cidrs.size,
       risk: this.risk.size,
     };

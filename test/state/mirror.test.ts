@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { isIP } from 'node:net';
 import fc from 'fast-check';
 import { canonicalIp, parseCidr, parseIp } from '../../src/state/ip.js';
 import { Mirror } from '../../src/state/mirror.js';
@@ -11,8 +12,8 @@ describe('IP and CIDR parsing', () => {
     expect(canonicalIp('::FFFF:c000:0201')).toBe('192.0.2.1');
     expect(canonicalIp('::')).toBe('::');
     expect(canonicalIp('fe80::1%eth0')).toBe('fe80::1');
-    for (const bad of ['', '1.2.3', '256.1.1.1', '1.2.3.4.5', '01.2.3.4', 'gg::1', '1:2:3:4:5:6:7:8:9', ' 1.2.3.4']) {
-      expect(canonicalIp(bad)).toBeUndefined();
+    for (const bad of ['', '1.2.3', '256.1.1.1', '1.2.3.4.5', '01.2.3.4', 'gg::1', '1:2:3:4:5:6:7:8:9', ' 1.2.3.4', '1..2.3', '1.2.3.4.', ':::', '1::2::3', '12345::', '::1.2.3', '1:2:3:4:5:6:7::8:9', 'fe80::1%']) {
+      expect(canonicalIp(bad), bad).toBeUndefined();
     }
   });
 
@@ -34,6 +35,16 @@ describe('IP and CIDR parsing', () => {
     expect(() => parseBlockTarget('example.com')).toThrow(StateInputError);
   });
 
+  it('parses every address node:net accepts, to the same value (property)', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.ipV4(), fc.ipV6(), fc.ipV4Extended(), fc.string({ maxLength: 20 })), (text) => {
+        const ok = isIP(text) !== 0;
+        expect(parseIp(text) !== undefined, text).toBe(ok);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
   it('CIDR membership agrees with a range check (IPv4, property)', () => {
     const m = new Mirror();
     fc.assert(
@@ -44,7 +55,7 @@ describe('IP and CIDR parsing', () => {
         const p = parseIp(probe);
         if (p?.v !== 4) return;
         const size = 2 ** (32 - prefix);
-        const inside = p.value >= (c.network as number) && p.value < (c.network as number) + size;
+        const inside = p.value >= (c.key as number) && p.value < (c.key as number) + size;
         expect(m.isIpBlocked(probe, 0)).toBe(inside);
       }),
     );
@@ -59,7 +70,9 @@ describe('IP and CIDR parsing', () => {
         if (c === undefined || c.v !== 6 || p?.v !== 6) return;
         m.replace({ suspended: new Map(), blockedIps: new Map(), blockedCidrs: new Map([[c.canonical, Infinity]]), risk: new Map() });
         const size = 1n << BigInt(128 - prefix);
-        const inside = p.value >= (c.network as bigint) && p.value < (c.network as bigint) + size;
+        const value = BigInt(`0x${p.hex}`);
+        const network = BigInt(`0x${(parseIp(c.canonical.split('/')[0] as string) as { hex: string }).hex}`);
+        const inside = value >= network && value < network + size;
         expect(m.isIpBlocked(probe, 0)).toBe(inside);
       }),
     );
