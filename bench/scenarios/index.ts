@@ -1,5 +1,8 @@
 import type { Scenario } from '../lib/types.js';
 import { allowCachedMemory } from './allow-cached-memory.js';
+import { allowCachedRedis } from './allow-cached-redis.js';
+import { uniqueTokens } from './unique-tokens.js';
+import { realisticMix } from './realistic-mix.js';
 
 /** In run order: the latency scenario reuses the maximum measured by the first one. */
-export const SCENARIOS: readonly Scenario[] = [allowCachedMemory];
+export const SCENARIOS: readonly Scenario[] = [allowCachedMemory, allowCachedRedis, uniqueTokens, realisticMix];
