@@ -154,3 +154,48 @@ export function rawCall(session: ClientHttp2Session, body: Buffer, opts: { timeo
     stream.end(body);
   });
 }
+
+export interface LoadSample {
+  readonly label: string;
+  readonly startedMs: number;
+  readonly ms: number;
+  readonly result: CheckResult;
+}
+
+/**
+ * Checks running back to back with `concurrency` workers until stop(): the "load" dependency
+ * faults are injected under. `next` picks each request (and a label to sort the results by).
+ */
+export function loadLoop(
+  client: AuthzClient,
+  next: () => { label: string; req: WireCheckRequest },
+  opts: { concurrency?: number; deadlineMs?: number } = {},
+): { readonly samples: LoadSample[]; stop(): Promise<LoadSample[]> } {
+  const samples: LoadSample[] = [];
+  let running = true;
+  const worker = async () => {
+    while (running) {
+      const { label, req } = next();
+      const startedMs = performance.now();
+      const result = await client.check(req, { deadlineMs: opts.deadlineMs ?? 1000 });
+      samples.push({ label, startedMs, ms: performance.now() - startedMs, result });
+      // Yield so the server side (same process) gets its turn even when answers are synchronous.
+      await new Promise((r) => setImmediate(r));
+    }
+  };
+  const workers = Array.from({ length: opts.concurrency ?? 4 }, worker);
+  return {
+    samples,
+    async stop() {
+      running = false;
+      await Promise.all(workers);
+      return samples;
+    },
+  };
+}
+
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
