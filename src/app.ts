@@ -10,7 +10,7 @@ import { createDecisionIds } from './decision/ids.js';
 import { createAuthenticator } from './identity/index.js';
 import type { Authenticator } from './identity/types.js';
 import { compileCidrs } from './normalize/cidr.js';
-import { createLogger, type Logger } from './observability/logger.js';
+import { createLoggers, type Logger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { compilePolicy } from './policy/index.js';
 import type { CompiledPolicy } from './policy/types.js';
@@ -24,6 +24,8 @@ import { createOpsServer, listenHttp, type ReadinessReport } from './transport/h
 
 export interface AppOptions {
   readonly logger?: Logger;
+  /** Decision lines; defaults to `logger`. */
+  readonly decisionLogger?: Logger;
   /** The file to reload from on SIGHUP / change; undefined for the embedded config. */
   readonly configFile?: string | undefined;
   /** Watch configFile for changes (Kubernetes ConfigMap updates). */
@@ -73,7 +75,12 @@ export class App {
 
   static async start(loaded: Extract<LoadResult, { ok: true }>, opts: AppOptions = {}): Promise<App> {
     const config = loaded.config;
-    const logger = opts.logger ?? createLogger(config.log.level);
+    let logger = opts.logger;
+    if (!logger) {
+      const loggers = createLoggers(config.log.level);
+      logger = loggers.logger;
+      opts = { ...opts, decisionLogger: opts.decisionLogger ?? loggers.decisions };
+    }
     const metrics = createMetrics();
     const state = createStateStore(config.state, { logger, metrics });
     const app = new App(loaded, logger, metrics, state, opts);
@@ -103,6 +110,7 @@ export class App {
       engine: () => this.active.engine,
       metrics: this.metrics,
       logger: this.logger,
+      decisionLogger: this.opts.decisionLogger ?? this.logger,
       decisionLog: config.log.decisions,
       trustedXffHops: config.network.trusted_xff_hops,
       defaultTimeoutMs: config.server.decision_timeout_ms,

@@ -1,6 +1,6 @@
 import { App } from '../app.js';
 import { ENV_VARS, loadConfig } from '../config/load.js';
-import { createLogger } from '../observability/logger.js';
+import { createLoggers } from '../observability/logger.js';
 import { parse, usageFailed } from './args.js';
 
 const USAGE = `Usage: zt-authz serve [--config FILE] [--grpc HOST:PORT] [--http HOST:PORT] [--redis URL]
@@ -40,9 +40,9 @@ export async function runServe(argv: string[]): Promise<number> {
     for (const e of loaded.errors) process.stderr.write(`  - ${e}\n`);
     return 1;
   }
-  const logger = createLogger(loaded.config.log.level);
+  const { logger, decisions } = createLoggers(loaded.config.log.level);
   const configFile = values.config ?? (process.env.ZT_AUTHZ_CONFIG || undefined);
-  const app = await App.start(loaded, { logger, configFile, watchConfig: configFile !== undefined });
+  const app = await App.start(loaded, { logger, decisionLogger: decisions, configFile, watchConfig: configFile !== undefined });
 
   let stopping = false;
   const stop = (signal: string) => {

@@ -10,6 +10,8 @@ export interface CheckerOptions {
   readonly engine: () => DecisionEngine;
   readonly metrics: Metrics;
   readonly logger: Logger;
+  /** Decision lines only; see createLoggers. */
+  readonly decisionLogger: Logger;
   readonly decisionLog: 'all' | 'deny' | 'none';
   readonly trustedXffHops: number;
   /** Budget when the caller sends no deadline. */
@@ -101,7 +103,7 @@ export class Checker {
     if (d.shadowed) for (const r of d.shadowed) m.wouldDeny.inc({ reason: r });
     const mode = this.o.decisionLog;
     if (mode === 'all' || (mode === 'deny' && !d.allow)) {
-      this.o.logger.info(
+      this.o.decisionLogger.info(
         {
           decision_id: d.decisionId,
           allow: d.allow,
