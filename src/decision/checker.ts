@@ -18,8 +18,11 @@ export interface CheckerOptions {
   readonly defaultTimeoutMs: number;
 }
 
-/** Answer a little before the caller's deadline so the deny arrives while Envoy still listens. */
-const DEADLINE_MARGIN_MS = 5;
+/**
+ * Answer before the caller's deadline so the deny arrives while Envoy still listens: 10 % of the
+ * remaining time, at least 5 ms, covers a busy event loop firing the timer late.
+ */
+const deadlineMargin = (remainingMs: number) => Math.max(5, remainingMs * 0.1);
 
 /**
  * Wraps the engine with everything every transport needs: normalisation, the deadline, the
@@ -77,7 +80,7 @@ export class Checker {
   private withDeadline(p: Promise<Decision>, deadlineMs: number, engine: DecisionEngine): Promise<Decision> {
     const budget = Math.min(
       this.o.defaultTimeoutMs,
-      Number.isFinite(deadlineMs) ? deadlineMs - Date.now() - DEADLINE_MARGIN_MS : Number.POSITIVE_INFINITY,
+      Number.isFinite(deadlineMs) ? deadlineMs - Date.now() - deadlineMargin(deadlineMs - Date.now()) : Number.POSITIVE_INFINITY,
     );
     if (budget <= 0) return Promise.resolve(engine.deny('deadline_exceeded', 'no time left before the caller deadline', undefined));
     return new Promise<Decision>((resolve, reject) => {
