@@ -1,5 +1,5 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -153,6 +153,46 @@ export async function startRedisCluster(masters = 3): Promise<RedisClusterProces
     seeds: nodes.map((n) => ({ host: '127.0.0.1', port: n.port })),
     async stop() {
       await Promise.all(nodes.map((n) => n.stop()));
+    },
+  };
+}
+
+export interface SentinelProcess {
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+/** A Redis Sentinel (quorum 1, 1 s down-after) monitoring `127.0.0.1:masterPort` as `name`. */
+export async function startRedisSentinel(masterPort: number, name = 'mymaster'): Promise<SentinelProcess> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'zt-sentinel-'));
+  const conf = join(dir, 'sentinel.conf');
+  // Sentinel rewrites its own config file, so it lives in the temp dir.
+  writeFileSync(
+    conf,
+    [
+      `port ${port}`,
+      'bind 127.0.0.1',
+      `dir ${dir}`,
+      `sentinel monitor ${name} 127.0.0.1 ${masterPort} 1`,
+      `sentinel down-after-milliseconds ${name} 1000`,
+      `sentinel failover-timeout ${name} 5000`,
+      '',
+    ].join('\n'),
+  );
+  const p = spawn('redis-server', [conf, '--sentinel'], { stdio: 'ignore' });
+  live.add(p);
+  p.once('exit', () => live.delete(p));
+  await waitFor(() => canConnect(port), 10_000, `sentinel on ${port}`);
+  return {
+    port,
+    async stop() {
+      if (p.exitCode === null && p.signalCode === null) {
+        const exited = new Promise<void>((r) => p.once('exit', () => r()));
+        p.kill('SIGTERM');
+        await exited;
+      }
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }
