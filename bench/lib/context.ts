@@ -65,6 +65,10 @@ export class BenchContext {
     };
   }
 
+  rssOf(pid: number): number {
+    return treeRss(pid);
+  }
+
   file(name: string): string {
     return join(this.opts.workDir, name);
   }

@@ -26,7 +26,7 @@ export function renderTable(report: BenchReport): string {
     const l = r.latency;
     rows.push([
       r.name,
-      t?.generator ?? (l ? 'h2load --rps' : '-'),
+      t?.generator ?? (l ? 'h2load fixed-conc.' : '-'),
       t ? f0(t.server) : l ? `${f0(l.rate)} (rate)` : '-',
       t ? f0(t.baseline) : '-',
       t ? `${f2(t.ratio)}x` : '-',

@@ -3,6 +3,8 @@ import { allowCachedMemory } from './allow-cached-memory.js';
 import { allowCachedRedis } from './allow-cached-redis.js';
 import { uniqueTokens } from './unique-tokens.js';
 import { realisticMix } from './realistic-mix.js';
+import { latencyHalfLoad } from './latency-half-load.js';
+import { memory } from './memory.js';
 
 /** In run order: the latency scenario reuses the maximum measured by the first one. */
-export const SCENARIOS: readonly Scenario[] = [allowCachedMemory, allowCachedRedis, uniqueTokens, realisticMix];
+export const SCENARIOS: readonly Scenario[] = [allowCachedMemory, allowCachedRedis, latencyHalfLoad, uniqueTokens, realisticMix, memory];
