@@ -39,7 +39,7 @@ export interface NodeAddress {
 
 export type DataClient = Redis | Cluster;
 
-/** A client for reads and writes: standalone URL, Sentinel-managed master, or a Cluster. */
+/** A client for reads and writes: standalone URL, Sentinel-managed master, or a Cluster. Call connect(). */
 export function createDataClient(cfg: RedisCfg, connectionName: string): DataClient {
   if (cfg.cluster !== undefined) {
     const redisOptions = { ...safeOptions(cfg, env(cfg.cluster.password_env)), connectionName };
@@ -47,13 +47,14 @@ export function createDataClient(cfg: RedisCfg, connectionName: string): DataCli
       redisOptions,
       enableOfflineQueue: false,
       enableAutoPipelining: true,
+      lazyConnect: true,
       maxRedirections: 4,
       clusterRetryStrategy: backoffMs,
       slotsRefreshTimeout: cfg.connect_timeout_ms,
     };
     return new Cluster(cfg.cluster.nodes.map((n) => ({ host: n.host, port: n.port })), options);
   }
-  return createNodeClient(cfg, connectionName, undefined, { enableAutoPipelining: true });
+  return createNodeClient(cfg, connectionName, undefined, { enableAutoPipelining: true, lazyConnect: true });
 }
 
 /** One connection to the standalone/Sentinel master, or to a given cluster node. */

@@ -77,6 +77,8 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
     this.deps.logger.info({ target: describeTarget(r), prefix: r.key_prefix }, 'state: connecting to Redis');
     if (this.isCluster) (this.data as Cluster).on('refresh', () => this.reconcileNodes());
     else this.addChannel('standalone');
+    // Failures surface through health and the retry strategy keeps reconnecting.
+    this.data.connect().catch(() => undefined);
     this.every(r.heartbeat_interval_ms, () => void this.heartbeat());
     this.every(r.resync_interval_s * 1000, () => void this.resync());
     // A sidecar with Redis down still starts (not ready, lists fail closed) and catches up later.
@@ -218,7 +220,7 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
 
   private markOutOfSync(why: string): void {
     this.epoch++;
-    if (!this.inSync) return;
+    if (!this.inSync || this.closed) return;
     this.inSync = false;
     this.deps.metrics.stateEvents.inc({ event: 'desync' });
     this.deps.logger.warn({ why }, 'state mirror out of sync with Redis');
