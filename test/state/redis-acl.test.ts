@@ -1,0 +1,41 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually, startRedis, type RedisProcess } from '../helpers/redis.js';
+import type { StateStore } from '../../src/state/index.js';
+import { openStore, redisConfig } from './fixtures.js';
+
+/** The least-privilege ACL documented in the README: keep the two in step. */
+const ACL = [
+  'on', '>s3cret', 'resetchannels', '&__redis__:invalidate',
+  '~zt:suspended_user:*', '~zt:blocked_ip:*', '~zt:blocked_cidr:*', '~zt:user_risk:*', '~zt:auth_failures:*', '~zt:security_alerts',
+  '+ping', '+info', '+scan', '+pttl', '+hget', '+get', '+subscribe',
+  '+client|id', '+client|setname', '+client|tracking', '+client|trackinginfo',
+  '+set', '+del', '+zadd', '+zremrangebyscore', '+zcard', '+pexpire', '+lpush', '+ltrim', '+expire', '+hset', '+persist', '+multi', '+exec',
+];
+
+describe('RedisStateStore with a least-privilege ACL user', () => {
+  let redis: RedisProcess;
+  let store: StateStore;
+  beforeAll(async () => {
+    redis = await startRedis();
+    await redis.cli('ACL', 'SETUSER', 'zt-authz', ...ACL);
+    const url = `redis://zt-authz:s3cret@127.0.0.1:${redis.port}`;
+    ({ store } = await openStore(redisConfig(url, { remediation: { threshold: 2 } }, { key_prefix: 'zt:' })));
+  });
+  afterAll(async () => {
+    await store?.close();
+    await redis?.stop();
+  });
+
+  it('mirrors, remediates and writes with nothing denied', async () => {
+    expect(store.health()).toMatchObject({ ready: true, connected: true });
+    await redis.cli('SET', 'zt:suspended_user:x', 'true');
+    await eventually(() => store.userSuspended('x', Date.now()) === 'listed', 1000, 'propagation');
+    store.recordAuthFailure('192.0.2.1', Date.now());
+    store.recordAuthFailure('192.0.2.1', Date.now());
+    await eventually(() => store.ipBlocked('192.0.2.1', Date.now()) === 'listed', 2000, 'auto block');
+    await store.setRisk('x', 0.5, 60);
+    await store.suspendUser('y', 10, 'test');
+    expect((await redis.cli('EXISTS', 'zt:blocked_ip:192.0.2.1')).trim()).toBe('1');
+    expect((await redis.cli('ACL', 'LOG')).trim()).toBe('');
+  });
+});
