@@ -177,6 +177,13 @@ export function createGrpcServer(cfg: Config['server'], deps: GrpcServerDeps): g
 
   server.addService(protos.authorization, { Check: check });
   server.addService(protos.health, deps.health.handlers());
+  // tryShutdown waits for every open stream, and health Watch streams never end on their own:
+  // end them (with a last NOT_SERVING) first, so a drain waits only for real calls.
+  const tryShutdown = server.tryShutdown.bind(server);
+  server.tryShutdown = (callback) => {
+    deps.health.close();
+    tryShutdown(callback);
+  };
   return server;
 }
 

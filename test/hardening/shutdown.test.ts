@@ -3,7 +3,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
+import { loadProtos } from '../../src/transport/protos.js';
 import { authzClient, checkRequest, type AuthzClient, type CheckResult } from '../helpers/grpc.js';
 import { startJwksServer, type JwksServer } from '../helpers/jwks-server.js';
 import { freePort } from '../helpers/redis.js';
@@ -28,6 +30,7 @@ interface Serve {
   readonly proc: ChildProcess;
   readonly client: AuthzClient;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; atMs: number }>;
+  readonly grpcAddress: string;
   output(): string;
 }
 
@@ -82,7 +85,7 @@ async function start(opts: { graceMs: number; waitMs: number }): Promise<{ s: Se
     'the serve process to be ready',
   );
   const client = authzClient(`127.0.0.1:${grpcPort}`);
-  serve = { proc, client, exited, output: () => out };
+  serve = { proc, client, exited, output: () => out, grpcAddress: `127.0.0.1:${grpcPort}` };
   const tf = tokenFactory(jwks.issuer, AUD);
   return { s: serve, tf, slowToken: (i) => tf.mint({ key: attacker, header: { kid: `unknown-${i}` }, claims: CLAIMS }) };
 }
@@ -152,5 +155,34 @@ describe('graceful shutdown of the real process', () => {
     expect(exit.code).toBe(1);
     expect(exit.atMs - secondAt).toBeLessThan(1000);
     expect(isAllow(await stuck)).toBe(false);
+  });
+
+  it('an open health Watch stream (Kubernetes or Envoy health checking) does not hold the drain for the whole grace period', async () => {
+    const GRACE = 10_000;
+    const { s } = await start({ graceMs: GRACE, waitMs: 500 });
+    const Health = grpc.makeGenericClientConstructor(loadProtos().health, 'Health');
+    const health = new Health(s.grpcAddress, grpc.credentials.createInsecure()) as unknown as {
+      Watch(req: { service: string }): grpc.ClientReadableStream<{ status: number | string }>;
+      close(): void;
+    };
+    const statuses: number[] = [];
+    const watch = health.Watch({ service: '' });
+    watch.on('data', (m) => statuses.push(Number(m.status)));
+    const ended = new Promise<void>((r) => {
+      watch.on('end', () => r());
+      watch.on('error', () => r());
+    });
+    await waitFor(() => statuses.length > 0, 5000, 'the first Watch update');
+    expect(statuses[0]).toBe(1); // SERVING
+
+    const termAt = performance.now();
+    s.proc.kill('SIGTERM');
+    await ended;
+    const exit = await s.exited;
+    health.close();
+    // The watcher heard NOT_SERVING before its stream ended, and the drain did not wait for it.
+    expect(statuses.at(-1)).toBe(2);
+    expect(exit.code).toBe(0);
+    expect(exit.atMs - termAt).toBeLessThan(GRACE / 2);
   });
 });
