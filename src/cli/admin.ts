@@ -35,6 +35,9 @@ also recorded in security_alerts. Exit status: 0 done, 1 Redis error, 2 invalid 
 
 type Parsed = ReturnType<typeof parse>;
 
+/** Whatever Redis does, the command ends: an admin at a terminal must never be left hanging. */
+const DEADLINE_MS = 15_000;
+
 function parse(argv: string[]) {
   return parseArgs({
     args: argv,
@@ -168,7 +171,15 @@ async function connect(url: string): Promise<{ data: DataClient; scan: (p: strin
     lazyConnect: true,
     enableOfflineQueue: false,
     clusterRetryStrategy: () => null,
-    redisOptions: { ...opts, lazyConnect: false, ...(first.options.password ? { password: first.options.password } : {}) },
+    // Not the standalone options: with no offline queue and no node retry, the slot discovery never settles.
+    redisOptions: {
+      protocol: 2,
+      commandTimeout: 2000,
+      connectTimeout: 2000,
+      maxRetriesPerRequest: 0,
+      disableClientInfo: true,
+      ...(first.options.password ? { password: first.options.password } : {}),
+    },
   });
   cluster.on('error', () => undefined);
   await cluster.connect();
@@ -213,15 +224,23 @@ export async function runAdmin(argv: string[]): Promise<number> {
     return 2;
   }
   let conn: Awaited<ReturnType<typeof connect>> | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${DEADLINE_MS} ms`)), DEADLINE_MS);
+  });
   try {
-    conn = await connect(url);
-    const out = await action(conn.data, new KeySpace(args.values.prefix ?? ''), conn.scan);
+    const work = (async () => {
+      conn = await connect(url);
+      return action(conn.data, new KeySpace(args.values.prefix ?? ''), conn.scan);
+    })();
+    const out = await Promise.race([work, deadline]);
     process.stdout.write(`${out}\n`);
     return 0;
   } catch (err) {
     process.stderr.write(`zt-authz ${command}: Redis error: ${(err as Error).message}\n`);
     return 1;
   } finally {
-    conn?.data.disconnect();
+    clearTimeout(timer);
+    (conn as Awaited<ReturnType<typeof connect>> | undefined)?.data.disconnect();
   }
 }

@@ -1,25 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { freePort, startRedis, type RedisProcess } from '../helpers/redis.js';
-import { runAdmin } from '../../src/cli/admin.js';
-import { plainClient } from './fixtures.js';
-
-/** Runs the admin CLI in-process and captures what it prints. */
-async function admin(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const o = process.stdout.write.bind(process.stdout);
-  const e = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((s: string) => ((out += s), true)) as typeof process.stdout.write;
-  process.stderr.write = ((s: string) => ((err += s), true)) as typeof process.stderr.write;
-  try {
-    const code = await runAdmin(argv);
-    return { code, out, err };
-  } finally {
-    process.stdout.write = o;
-    process.stderr.write = e;
-  }
-}
+import { admin, plainClient } from './fixtures.js';
 
 describe('admin CLI', () => {
   let redis: RedisProcess;

@@ -3,6 +3,7 @@ import { stateSchema, type StateConfig } from '../../src/config/schema/state.js'
 import { silentLogger } from '../../src/observability/logger.js';
 import { createMetrics, type Metrics } from '../../src/observability/metrics.js';
 import { createStateStore, type StateStore } from '../../src/state/index.js';
+import { runAdmin } from '../../src/cli/admin.js';
 
 export type StateInput = Parameters<typeof stateSchema.parse>[0];
 
@@ -27,4 +28,21 @@ export function plainClient(url: string): Redis {
   const c = new Redis(url, { maxRetriesPerRequest: 0, enableOfflineQueue: false, lazyConnect: true, retryStrategy: () => null });
   c.on('error', () => undefined);
   return c;
+}
+
+/** Runs the admin CLI in-process and captures what it prints. */
+export async function admin(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const o = process.stdout.write.bind(process.stdout);
+  const e = process.stderr.write.bind(process.stderr);
+  process.stdout.write = ((s: string) => ((out += s), true)) as typeof process.stdout.write;
+  process.stderr.write = ((s: string) => ((err += s), true)) as typeof process.stderr.write;
+  try {
+    const code = await runAdmin(argv);
+    return { code, out, err };
+  } finally {
+    process.stdout.write = o;
+    process.stderr.write = e;
+  }
 }

@@ -3,7 +3,7 @@ import { Cluster } from 'ioredis';
 import { eventually, startRedisCluster, type RedisClusterProcess } from '../helpers/redis.js';
 import { stateSchema } from '../../src/config/schema/state.js';
 import type { StateStore } from '../../src/state/index.js';
-import { openStore } from './fixtures.js';
+import { admin, openStore } from './fixtures.js';
 
 describe('RedisStateStore on a 3-master Redis Cluster', () => {
   let cluster: RedisClusterProcess;
@@ -57,5 +57,13 @@ describe('RedisStateStore on a 3-master Redis Cluster', () => {
     await eventually(() => store.ipBlocked('192.0.2.99', Date.now()) === 'listed', 3000, 'auto block');
     expect(await writer.ttl('blocked_ip:192.0.2.99')).toBeGreaterThan(1700);
     expect(await writer.llen('security_alerts')).toBeGreaterThan(0);
+  });
+
+  it('admin CLI given one node URL writes and lists across the cluster', async () => {
+    const url = `redis://127.0.0.1:${cluster.nodes[1]?.port}`;
+    for (const u of ['cli-a', 'cli-b', 'cli-c', 'cli-d']) expect((await admin('suspend', u, '--ttl', '60', '--redis', url)).code).toBe(0);
+    await eventually(() => ['cli-a', 'cli-b', 'cli-c', 'cli-d'].every((u) => store.userSuspended(u, Date.now()) === 'listed'), 1000, 'cli writes');
+    const listed = JSON.parse((await admin('list', '--json', '--redis', url)).out) as { id: string }[];
+    expect(listed.map((e) => e.id)).toEqual(expect.arrayContaining(['cli-a', 'cli-b', 'cli-c', 'cli-d', 'pre0', 'zed']));
   });
 });
