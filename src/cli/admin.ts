@@ -159,8 +159,12 @@ async function connect(url: string): Promise<{ data: DataClient; scan: (p: strin
     disableClientInfo: true,
   };
   const first = new Redis(url, opts);
-  first.on('error', () => undefined);
-  await first.connect();
+  let lastError: Error | undefined;
+  first.on('error', (err: Error) => (lastError = err));
+  await first.connect().catch((err: Error) => {
+    const where = `${first.options.host ?? '?'}:${first.options.port ?? '?'}`;
+    throw new Error(`cannot connect to ${where}: ${(lastError ?? err).message}`);
+  });
   const info = await first.info('cluster');
   if (!/cluster_enabled:1/.test(info)) {
     return { data: first, scan: (patterns) => scanNode(first, patterns) };
