@@ -205,13 +205,17 @@ describe('fuzzing CheckRequests over the real gRPC socket', () => {
         const req = goodRequest(good);
         Object.assign(req.attributes!.request!.http!.headers!, extra);
         const r = await srv.client.check(req, { deadlineMs: DEADLINE_MS });
-        expect(isDecision(r)).toBe(true);
-        if (isAllow(r)) allowed++;
+        if (wireSize(req) > MAX_MESSAGE) {
+          expect(r.rpcCode).toBe(RESOURCE_EXHAUSTED);
+          return;
+        }
+        // Unrelated headers do not change the decision about a valid request.
+        expect(isAllow(r), JSON.stringify(r.response?.status ?? r.rpcDetails)).toBe(true);
+        allowed++;
       }),
       { numRuns: fuzzRuns(100) },
     );
-    // Unrelated headers do not change the decision about a valid request.
-    expect(allowed).toBe(fuzzRuns(100));
+    expect(allowed).toBeGreaterThan(0);
     expect(unhandled.reasons).toEqual([]);
   }, FUZZ_TIMEOUT_MS);
 });
