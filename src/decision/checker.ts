@@ -57,6 +57,11 @@ export class Checker {
     return this.finish(this.o.engine().deny('request_invalid', detail, undefined), undefined, performance.now(), undefined);
   }
 
+  /** A transport-level fault around the checker itself: an explicit internal_error deny. */
+  failed(detail: string): Decision {
+    return this.finish(this.o.engine().deny('internal_error', detail, undefined), undefined, performance.now(), undefined);
+  }
+
   check(req: NormalizedRequest, deadlineMs: number, started = performance.now()): Decision | Promise<Decision> {
     const engine = this.o.engine();
     const trace: CheckTrace[] | undefined = this.o.logger.isLevelEnabled('debug') ? [] : undefined;

@@ -33,7 +33,7 @@ export function handleHttpAuthz(o: HttpAuthzOptions, req: IncomingMessage, res: 
   }
   const result = o.checker().check(normalized, Date.now() + o.decisionTimeoutMs);
   const send = (d: Decision) => responder.write(res, d);
-  if (result instanceof Promise) result.then(send, () => send(o.checker().invalid('internal')));
+  if (result instanceof Promise) result.then(send, () => send(o.checker().failed('check rejected')));
   else send(result);
 }
 
