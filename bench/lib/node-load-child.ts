@@ -34,8 +34,8 @@ export interface NodeLoadResult {
   readonly firstError?: string;
   readonly seconds: number;
   readonly reqPerSec: number;
-  /** Number of times each frame was sent, warm-up included, packed as base64 Uint32Array. */
-  readonly perFrame: string;
+  /** File holding the number of times each frame was sent (warm-up included), a raw Uint32Array. */
+  readonly perFrameFile: string;
   readonly latencyFile?: string;
 }
 
@@ -132,6 +132,11 @@ if (latencies) {
   const { writeFileSync } = await import('node:fs');
   writeFileSync(latencyFile, Buffer.from(latencies.buffer, latencies.byteOffset, latencies.byteLength));
 }
+const perFrameFile = `${spec.framesFile}.perframe`;
+{
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(perFrameFile, Buffer.from(perFrame.buffer, perFrame.byteOffset, perFrame.byteLength));
+}
 const result: NodeLoadResult = {
   sent: total,
   ok,
@@ -139,8 +144,8 @@ const result: NodeLoadResult = {
   ...(firstError ? { firstError } : {}),
   seconds,
   reqPerSec: spec.requests / seconds,
-  perFrame: Buffer.from(perFrame.buffer).toString('base64'),
+  perFrameFile,
   ...(latencyFile ? { latencyFile } : {}),
 };
-process.stdout.write(`${READY_PREFIX}${JSON.stringify(result)}\n`);
-process.exit(0);
+// stdout is a pipe (asynchronous): exit only once the line is out.
+process.stdout.write(`${READY_PREFIX}${JSON.stringify(result)}\n`, () => process.exit(0));

@@ -57,11 +57,13 @@ export async function runNodeLoad(target: string, framesFile: string, o: NodeLoa
   });
   try {
     const result = await child.ready;
-    const perFrame = new Uint32Array(new Uint8Array(Buffer.from(result.perFrame, 'base64')).buffer);
+    const raw = readFileSync(result.perFrameFile);
+    const perFrame = new Uint32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
+    rmSync(result.perFrameFile, { force: true });
     let latenciesUs: Float64Array | undefined;
     if (result.latencyFile) {
-      const raw = readFileSync(result.latencyFile);
-      latenciesUs = new Float64Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
+      const lat = readFileSync(result.latencyFile);
+      latenciesUs = new Float64Array(lat.buffer.slice(lat.byteOffset, lat.byteOffset + lat.byteLength));
       rmSync(result.latencyFile, { force: true });
     }
     const command = `node ${CHILD} ${specFile}`;
