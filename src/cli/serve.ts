@@ -1,13 +1,18 @@
 import { App } from '../app.js';
 import { ENV_VARS, loadConfig } from '../config/load.js';
 import { createLoggers } from '../observability/logger.js';
+import { announceReady, shareClusterMetrics, startCluster } from '../transport/workers.js';
 import { parse, usageFailed } from './args.js';
 
-const USAGE = `Usage: zt-authz serve [--config FILE] [--grpc HOST:PORT] [--http HOST:PORT] [--redis URL]
+const USAGE = `Usage: zt-authz serve [--config FILE] [--grpc HOST:PORT] [--http HOST:PORT] [--redis URL] [--workers N]
 
 Runs the envoy.service.auth.v3.Authorization/Check gRPC server (default 127.0.0.1:9191) and the
 HTTP port (default 127.0.0.1:8181: /healthz, /readyz, /metrics, /authz). Without --config it runs
 the embedded demo config with the bundled DEVELOPMENT keys and in-memory state.
+
+--workers N (or ZT_AUTHZ_WORKERS) runs N processes behind the same ports (node:cluster): connections,
+not requests, are balanced, so Envoy needs at least N connections to use them all. Use the
+in-memory store only with 1 worker (each worker would have its own state); Redis state is shared.
 
 Environment (flags win over environment, environment wins over the file):
 ${Object.entries(ENV_VARS)
@@ -26,6 +31,7 @@ export async function runServe(argv: string[]): Promise<number> {
       grpc: { type: 'string' },
       http: { type: 'string' },
       redis: { type: 'string' },
+      workers: { type: 'string' },
     }));
   } catch (err) {
     return usageFailed(err, USAGE);
@@ -40,9 +46,21 @@ export async function runServe(argv: string[]): Promise<number> {
     for (const e of loaded.errors) process.stderr.write(`  - ${e}\n`);
     return 1;
   }
+  const workers = Number(values.workers ?? process.env.ZT_AUTHZ_WORKERS ?? 1);
+  if (!Number.isInteger(workers) || workers < 1 || workers > 64) {
+    process.stderr.write('--workers must be a whole number from 1 to 64\n');
+    return 2;
+  }
   const { logger, decisions } = createLoggers(loaded.config.log.level);
+  const role = startCluster({ workers, logger, shutdownGraceMs: loaded.config.server.shutdown_grace_ms });
+  // The primary only supervises: it forwards signals and exits when the workers do.
+  if (role.role === 'primary') return -1;
   const configFile = values.config ?? (process.env.ZT_AUTHZ_CONFIG || undefined);
   const app = await App.start(loaded, { logger, decisionLogger: decisions, configFile, watchConfig: configFile !== undefined });
+  if (role.role === 'worker') {
+    shareClusterMetrics(app.metrics.registry);
+    announceReady({ grpc: app.grpcAddress, http: app.httpAddress });
+  }
 
   let stopping = false;
   const stop = (signal: string) => {

@@ -99,4 +99,27 @@ describe('zt-authz CLI', () => {
     }
     expect(await s.exited).toEqual({ code: 0, signal: null });
   });
+
+  it('serve --workers 2: both workers answer on the shared ports and SIGTERM drains them', async () => {
+    const s = await startServe(['--workers', '2']);
+    const token = runCli(['token', '--claims', ORDERS]).stdout.trim();
+    const clients = Array.from({ length: 4 }, () => authzClient(s.grpcAddress, { 'grpc.use_local_subchannel_pool': 1 }));
+    try {
+      await waitFor(() => s.logs.filter((l) => l.msg === 'zt-authz listening').length >= 2, 15_000, 'two workers listening');
+      const prefixes = new Set<string>();
+      for (const c of clients) {
+        for (let i = 0; i < 3; i++) {
+          const res = await c.check(checkRequest({ token }));
+          expect(res.response?.status.code).toBe(0);
+          prefixes.add(String(res.response?.ok_response?.headers.find((h) => h.header.key === 'x-auth-decision-id')?.header.value).split('-')[0]!);
+        }
+      }
+      // Decision ids carry a per-process prefix: more than one process answered.
+      expect(prefixes.size).toBeGreaterThan(1);
+    } finally {
+      for (const c of clients) c.close();
+      s.proc.kill('SIGTERM');
+    }
+    expect((await s.exited).code).toBe(0);
+  });
 });
