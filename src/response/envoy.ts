@@ -2,6 +2,7 @@ import { GrpcCode, REASONS, type Reason } from '../reasons.js';
 import type { Decision } from '../decision/types.js';
 import type { PolicyConfig } from '../config/schema/policy.js';
 import { REASON_HEADER, SHADOW_HEADER, bearerChallenge, denyBody } from './deny-body.js';
+import { PbWriter, preencode } from './pb-writer.js';
 
 /** HeaderValueOption.HeaderAppendAction.OVERWRITE_IF_EXISTS_OR_ADD: a spoofed inbound copy is replaced, never appended to. */
 const OVERWRITE = 2;
@@ -15,6 +16,24 @@ const opt = (key: string, value: string): HeaderOption => ({ header: { key, valu
 
 // protobufjs ships google.protobuf.Struct with camelCase field names, whatever keepCase says.
 type StructValue = { stringValue: string } | { numberValue: number };
+
+/** Field numbers, from Envoy's external_auth.proto, base.proto and google/protobuf/struct.proto. */
+const F = {
+  status: 1, // CheckResponse.status (google.rpc.Status: code 1, message 2)
+  denied: 2, // CheckResponse.denied_response
+  ok: 3, // CheckResponse.ok_response
+  metadata: 4, // CheckResponse.dynamic_metadata (Struct: fields 1 = map<string, Value>)
+  okHeaders: 2, // OkHttpResponse.headers
+  okHeadersToRemove: 5, // OkHttpResponse.headers_to_remove
+  okResponseHeaders: 6, // OkHttpResponse.response_headers_to_add
+  deniedHeaders: 2, // DeniedHttpResponse.headers (status 1 = HttpStatus{code 1}, body 3)
+  deniedBody: 3,
+} as const;
+
+/** A Struct map entry {key: 1, value: 2 = Value{string_value: 3}}. */
+function structString(w: PbWriter, key: string, value: string): void {
+  w.begin(1).string(1, key).begin(2).string(3, value).end().end();
+}
 
 /** The CheckResponse shape @grpc/proto-loader serialises (keepCase). */
 export interface WireCheckResponse {
@@ -48,6 +67,71 @@ export class EnvoyResponder {
     // Headers we set are overwritten; the ones we do not set must still not arrive from the client.
     this.removeWithUser = [...strip];
     this.removeWithoutUser = [headers.user_id, ...strip];
+    this.wire = this.precompute();
+  }
+
+  /**
+   * The same CheckResponse as toCheckResponse, encoded straight to protobuf bytes: this is what
+   * the gRPC server sends. toCheckResponse stays the readable reference, and
+   * test/core/response-wire.test.ts proves the two decode identically with Envoy's own protos.
+   */
+  encode(d: Decision): Buffer {
+    const w = this.writer.reset();
+    if (d.allow) {
+      w.raw(this.wire.okStatus).begin(F.ok);
+      this.header(w, F.okHeaders, this.headers.decision_id, d.decisionId);
+      this.header(w, F.okHeaders, this.headers.risk_score, String(d.riskScore ?? 0));
+      if (d.sub) this.header(w, F.okHeaders, this.headers.user_id, d.sub);
+      w.raw(d.sub ? this.wire.removeWithUser : this.wire.removeWithoutUser);
+      if (d.shadowed && d.shadowed.length > 0) this.header(w, F.okResponseHeaders, SHADOW_HEADER, d.shadowed.join(','));
+      w.end();
+    } else {
+      const pre = this.wire.deny.get(d.reason)!;
+      w.raw(pre.status).begin(F.denied).raw(pre.httpStatusAndHeaders);
+      this.header(w, F.deniedHeaders, this.headers.decision_id, d.decisionId);
+      const challenge = d.challenge ? bearerChallenge(d) : pre.challenge;
+      if (challenge) this.header(w, F.deniedHeaders, 'www-authenticate', challenge);
+      w.string(F.deniedBody, denyBody(d.reason, d.decisionId)).end();
+    }
+    w.begin(F.metadata);
+    structString(w, 'decision_id', d.decisionId);
+    w.raw(this.wire.reasonEntry.get(d.reason)!);
+    if (d.sub) structString(w, 'sub', d.sub);
+    if (d.riskScore !== undefined) w.begin(1).string(1, 'risk_score').begin(2).double(2, d.riskScore).end().end();
+    if (d.resource) structString(w, 'resource', d.resource);
+    return w.end().finish();
+  }
+
+  private header(w: PbWriter, field: number, key: string, value: string): void {
+    w.begin(field).begin(1).string(1, key).string(2, value).end().uint(3, OVERWRITE).end();
+  }
+
+  private readonly writer = new PbWriter();
+  private readonly wire: ReturnType<EnvoyResponder['precompute']>;
+
+  private precompute() {
+    const deny = new Map<Reason, { status: Buffer; httpStatusAndHeaders: Buffer; challenge: string | undefined }>();
+    for (const [reason, spec] of Object.entries(REASONS) as [Reason, (typeof REASONS)[Reason]][]) {
+      deny.set(reason, {
+        status: preencode((w) => w.begin(F.status).uint(1, spec.grpc).string(2, reason).end()),
+        httpStatusAndHeaders: preencode((w) => {
+          w.begin(1).uint(1, spec.http).end();
+          this.header(w, F.deniedHeaders, 'content-type', 'application/json');
+          this.header(w, F.deniedHeaders, REASON_HEADER, reason);
+        }),
+        challenge: bearerChallenge({ allow: false, reason, decisionId: '' }),
+      });
+    }
+    const removals = (names: string[]) => preencode((w) => names.forEach((n) => w.string(F.okHeadersToRemove, n)));
+    return {
+      // code 0 and message '' written out, as protobufjs writes a set field: proto3 readers that
+      // keep presence (and clients decoding with defaults off) then see an explicit OK.
+      okStatus: preencode((w) => w.begin(F.status).raw(Buffer.from([0x08, 0x00, 0x12, 0x00])).end()),
+      deny,
+      removeWithUser: removals(this.removeWithUser),
+      removeWithoutUser: removals(this.removeWithoutUser),
+      reasonEntry: new Map((Object.keys(REASONS) as Reason[]).map((r) => [r, preencode((w) => structString(w, 'reason', r))])),
+    };
   }
 
   toCheckResponse(d: Decision): WireCheckResponse {

@@ -148,7 +148,8 @@ export function createGrpcServer(cfg: Config['server'], deps: GrpcServerDeps): g
     const respond = (d: Decision) => {
       let response: WireCheckResponse;
       try {
-        response = deps.responder().toCheckResponse(d);
+        // Pre-encoded bytes; protos.ts passes Buffers through responseSerialize untouched.
+        response = deps.responder().encode(d) as unknown as WireCheckResponse;
       } catch (err) {
         deps.logger.error({ err }, 'building the response failed; denying');
         callback(null, INTERNAL_ERROR_RESPONSE);

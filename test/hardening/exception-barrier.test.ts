@@ -106,7 +106,7 @@ describe('exception barrier', () => {
 
   it('a responder that throws while building the answer, even for an allow', async () => {
     replaceActive('envoy', {
-      toCheckResponse() {
+      encode() {
         throw new Error('serialisation bug');
       },
     });

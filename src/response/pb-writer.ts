@@ -1,0 +1,110 @@
+/**
+ * Just enough of a protobuf writer to encode CheckResponse without building the object graph
+ * proto-loader would convert (fromObject → Message → encode): a reused scratch buffer, length
+ * prefixes patched in place, one exact-size copy out per message. Every field number used here
+ * is below 16, so a tag is one byte.
+ */
+const LEN = 2;
+const VARINT = 0;
+const I64 = 1;
+
+export class PbWriter {
+  private buf = Buffer.allocUnsafe(4096);
+  private pos = 0;
+  private readonly starts: number[] = [];
+
+  reset(): this {
+    this.pos = 0;
+    this.starts.length = 0;
+    return this;
+  }
+
+  private ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+
+  private varint(n: number): void {
+    this.ensure(5);
+    while (n > 127) {
+      this.buf[this.pos++] = (n & 127) | 128;
+      n >>>= 7;
+    }
+    this.buf[this.pos++] = n;
+  }
+
+  uint(field: number, value: number): this {
+    if (value === 0) return this;
+    this.ensure(1);
+    this.buf[this.pos++] = (field << 3) | VARINT;
+    this.varint(value);
+    return this;
+  }
+
+  double(field: number, value: number): this {
+    this.ensure(9);
+    this.buf[this.pos++] = (field << 3) | I64;
+    this.buf.writeDoubleLE(value, this.pos);
+    this.pos += 8;
+    return this;
+  }
+
+  string(field: number, value: string): this {
+    if (value === '') return this;
+    const len = Buffer.byteLength(value);
+    this.ensure(1);
+    this.buf[this.pos++] = (field << 3) | LEN;
+    this.varint(len);
+    this.ensure(len);
+    this.buf.write(value, this.pos, len, 'utf8');
+    this.pos += len;
+    return this;
+  }
+
+  /** Pre-encoded bytes of whole fields (built once at startup). */
+  raw(bytes: Buffer): this {
+    this.ensure(bytes.length);
+    bytes.copy(this.buf, this.pos);
+    this.pos += bytes.length;
+    return this;
+  }
+
+  /** Opens a length-delimited sub-message; close it with end(). */
+  begin(field: number): this {
+    this.ensure(1);
+    this.buf[this.pos++] = (field << 3) | LEN;
+    this.starts.push(this.pos);
+    return this;
+  }
+
+  end(): this {
+    const start = this.starts.pop()!;
+    const len = this.pos - start;
+    const size = len < 128 ? 1 : len < 16384 ? 2 : len < 2097152 ? 3 : 4;
+    this.ensure(size);
+    this.buf.copyWithin(start + size, start, this.pos);
+    let p = start;
+    let n = len;
+    while (n > 127) {
+      this.buf[p++] = (n & 127) | 128;
+      n >>>= 7;
+    }
+    this.buf[p] = n;
+    this.pos += size;
+    return this;
+  }
+
+  /** An exact-size copy: the scratch buffer is reused by the next message. */
+  finish(): Buffer {
+    return Buffer.from(this.buf.subarray(0, this.pos));
+  }
+}
+
+/** Encodes fields once into a standalone buffer (for the constant parts of responses). */
+export function preencode(write: (w: PbWriter) => void): Buffer {
+  const w = new PbWriter();
+  write(w);
+  return w.finish();
+}
