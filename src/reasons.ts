@@ -86,3 +86,6 @@ export const REASON_CODES = Object.keys(REASONS) as Reason[];
 export function isReason(value: string): value is Reason {
   return Object.hasOwn(REASONS, value);
 }
+
+/** Position of each code in REASON_CODES, for counters kept in flat arrays. */
+export const REASON_INDEX = Object.fromEntries(REASON_CODES.map((r, i) => [r, i])) as Record<Reason, number>;

@@ -174,13 +174,24 @@ export class BenchContext {
     const decisions = servers.map(() => new Map<string, number>());
     const measured = servers.map(() => 0);
     const commands: string[] = [];
+    // The order rotates every round: whatever runs third on a busy machine runs slower (seen here:
+    // the same server measured 15 % lower in third place), so each target gets every position.
+    const slots = [-1, ...servers.keys()];
     for (let r = 0; r < this.opts.rounds; r++) {
-      const b = await this.h2load(baseline, bodyFile);
-      assertClean(b, baseline.label);
-      base.push(b.reqPerSec);
-      if (r === 0) commands.push(b.command);
-      this.log(`  round ${r + 1}/${this.opts.rounds}: ${baseline.label} ${fmt(b.reqPerSec)} req/s`);
-      for (const [i, s] of servers.entries()) {
+      const order = slots.map((_, k) => slots[(k + r) % slots.length]!);
+      let roundBase = 0;
+      const roundServers: [number, number][] = [];
+      for (const i of order) {
+        if (i === -1) {
+          const b = await this.h2load(baseline, bodyFile);
+          assertClean(b, baseline.label);
+          base.push(b.reqPerSec);
+          roundBase = b.reqPerSec;
+          if (r === 0) commands.push(b.command);
+          this.log(`  round ${r + 1}/${this.opts.rounds}: ${baseline.label} ${fmt(b.reqPerSec)} req/s`);
+          continue;
+        }
+        const s = servers[i]!;
         const before = await s.scrape();
         const res = await this.h2load(s, bodyFile);
         const after = await s.scrape();
@@ -189,7 +200,10 @@ export class BenchContext {
         measured[i]! += res.succeeded;
         for (const [k, v] of decisionDelta(before, after)) decisions[i]!.set(k, (decisions[i]!.get(k) ?? 0) + v);
         if (r === 0) commands.push(res.command);
-        this.log(`  round ${r + 1}/${this.opts.rounds}: ${s.label} ${fmt(res.reqPerSec)} req/s (${(res.reqPerSec / b.reqPerSec).toFixed(2)}x baseline)`);
+        roundServers.push([i, res.reqPerSec]);
+      }
+      for (const [i, rps] of roundServers) {
+        this.log(`  round ${r + 1}/${this.opts.rounds}: ${servers[i]!.label} ${fmt(rps)} req/s (${(rps / roundBase).toFixed(2)}x baseline)`);
       }
     }
     return { baseline: base, servers: per, decisions, measured, commands };

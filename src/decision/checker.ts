@@ -3,7 +3,7 @@ import type { Metrics } from '../observability/metrics.js';
 import { normalizeCheckRequest, RequestError } from '../normalize/request.js';
 import { UNDECODABLE_REQUEST, type WireCheckRequest } from '../normalize/check-request.js';
 import type { DecisionEngine } from './engine.js';
-import { REASON_CODES, type Reason } from '../reasons.js';
+import { REASON_INDEX } from '../reasons.js';
 import type { CheckTrace, Decision, NormalizedRequest } from './types.js';
 
 export interface CheckerOptions {
@@ -31,12 +31,8 @@ const deadlineMargin = (remainingMs: number) => Math.max(5, remainingMs * 0.1);
  */
 export class Checker {
   private readonly normalizeOpts;
-  /** prom-client label lookups hash on every call; bind the children once. */
-  private readonly counters = new Map<Reason, { inc(): void }>();
-
   constructor(private readonly o: CheckerOptions) {
     this.normalizeOpts = { trustedXffHops: o.trustedXffHops };
-    for (const r of REASON_CODES) this.counters.set(r, o.metrics.decisions.labels(r === 'allowed' ? 'allow' : 'deny', r));
   }
 
   checkWire(msg: WireCheckRequest, deadlineMs: number): Decision | Promise<Decision> {
@@ -107,7 +103,7 @@ export class Checker {
     const seconds = (performance.now() - started) / 1000;
     const m = this.o.metrics;
     m.checkSeconds.observe(seconds);
-    this.counters.get(d.reason)!.inc();
+    m.decisionCounts[REASON_INDEX[d.reason]]!++;
     if (d.shadowed) for (const r of d.shadowed) m.wouldDeny.inc({ reason: r });
     const mode = this.o.decisionLog;
     if (mode === 'all' || (mode === 'deny' && !d.allow)) {

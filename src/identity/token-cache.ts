@@ -20,6 +20,14 @@ export interface CacheEntry {
  */
 export class TokenCache {
   private readonly map = new Map<string, CacheEntry>();
+  /**
+   * A direct-mapped front for the hottest tokens. Every request decodes a fresh copy of the
+   * token string, so Map.get must hash ~1 KB each time; a slot chosen from the last characters
+   * (signature bytes, effectively random) plus one string comparison is several times cheaper.
+   * It only ever points at entries of the map, and callers re-check expiry and key liveness on hits.
+   */
+  private readonly recentTokens: (string | undefined)[] = new Array<string | undefined>(RECENT_SLOTS).fill(undefined);
+  private readonly recentEntries: (CacheEntry | undefined)[] = new Array<CacheEntry | undefined>(RECENT_SLOTS).fill(undefined);
 
   constructor(private readonly maxEntries: number) {}
 
@@ -28,20 +36,39 @@ export class TokenCache {
   }
 
   get(token: string): CacheEntry | undefined {
-    return this.map.get(token);
+    const slot = recentSlot(token);
+    if (this.recentTokens[slot] === token) return this.recentEntries[slot];
+    const entry = this.map.get(token);
+    if (entry !== undefined) {
+      this.recentTokens[slot] = token;
+      this.recentEntries[slot] = entry;
+    }
+    return entry;
   }
 
   delete(token: string): void {
+    this.forget(token);
     this.map.delete(token);
   }
 
   set(token: string, entry: CacheEntry, nowMs: number): void {
     if (this.map.size >= this.maxEntries && !this.map.has(token)) this.evictOne(nowMs);
+    this.forget(token);
     this.map.set(token, entry);
   }
 
   clear(): void {
     this.map.clear();
+    this.recentTokens.fill(undefined);
+    this.recentEntries.fill(undefined);
+  }
+
+  private forget(token: string): void {
+    const slot = recentSlot(token);
+    if (this.recentTokens[slot] === token) {
+      this.recentTokens[slot] = undefined;
+      this.recentEntries[slot] = undefined;
+    }
   }
 
   private evictOne(nowMs: number): void {
@@ -54,8 +81,17 @@ export class TokenCache {
         this.map.set(token, entry);
         continue;
       }
+      this.forget(token);
       this.map.delete(token);
       return;
     }
   }
+}
+
+const RECENT_SLOTS = 1024;
+
+function recentSlot(token: string): number {
+  const n = token.length;
+  if (n < 4) return n & (RECENT_SLOTS - 1);
+  return (token.charCodeAt(n - 1) * 961 + token.charCodeAt(n - 2) * 31 + token.charCodeAt(n - 3) + n) & (RECENT_SLOTS - 1);
 }

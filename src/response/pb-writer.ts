@@ -53,6 +53,16 @@ export class PbWriter {
 
   string(field: number, value: string): this {
     if (value === '') return this;
+    if (value.length <= 42) {
+      // At most 3 UTF-8 bytes per UTF-16 unit: the length fits one varint byte, so write the
+      // bytes first and the length after, without measuring the string twice.
+      this.ensure(2 + value.length * 3);
+      this.buf[this.pos] = (field << 3) | LEN;
+      const len = this.buf.write(value, this.pos + 2, 'utf8');
+      this.buf[this.pos + 1] = len;
+      this.pos += 2 + len;
+      return this;
+    }
     const len = Buffer.byteLength(value);
     this.ensure(1);
     this.buf[this.pos++] = (field << 3) | LEN;
@@ -73,18 +83,24 @@ export class PbWriter {
 
   /** Opens a length-delimited sub-message; close it with end(). */
   begin(field: number): this {
-    this.ensure(1);
+    this.ensure(2);
     this.buf[this.pos++] = (field << 3) | LEN;
-    this.starts.push(this.pos);
+    // One byte reserved for the length: nearly every sub-message here is under 128 bytes.
+    this.starts.push(this.pos++);
     return this;
   }
 
   end(): this {
     const start = this.starts.pop()!;
-    const len = this.pos - start;
-    const size = len < 128 ? 1 : len < 16384 ? 2 : len < 2097152 ? 3 : 4;
-    this.ensure(size);
-    this.buf.copyWithin(start + size, start, this.pos);
+    const len = this.pos - start - 1;
+    if (len < 128) {
+      this.buf[start] = len;
+      return this;
+    }
+    const size = len < 16384 ? 2 : len < 2097152 ? 3 : 4;
+    this.ensure(size - 1);
+    this.buf.copyWithin(start + size, start + 1, this.pos);
+    this.pos += size - 1;
     let p = start;
     let n = len;
     while (n > 127) {
@@ -92,13 +108,14 @@ export class PbWriter {
       n >>>= 7;
     }
     this.buf[p] = n;
-    this.pos += size;
     return this;
   }
 
   /** An exact-size copy: the scratch buffer is reused by the next message. */
   finish(): Buffer {
-    return Buffer.from(this.buf.subarray(0, this.pos));
+    const out = Buffer.allocUnsafe(this.pos);
+    this.buf.copy(out, 0, 0, this.pos);
+    return out;
   }
 }
 
