@@ -7,7 +7,8 @@ import { loadConfig, type LoadResult } from './config/load.js';
 import { Checker } from './decision/checker.js';
 import { DecisionEngine } from './decision/engine.js';
 import { createDecisionIds } from './decision/ids.js';
-import { createAuthenticator } from './identity/index.js';
+// authenticator.js, not index.js: the server needs no jose (only `zt-authz token` signs with it).
+import { createAuthenticator } from './identity/authenticator.js';
 import type { Authenticator } from './identity/types.js';
 import { compileCidrs } from './normalize/cidr.js';
 import { createLoggers, type Logger } from './observability/logger.js';

@@ -38,6 +38,10 @@ export const memory: Scenario = {
     });
     const after = await server.scrape();
     const rssEnd = server.rssBytes();
+    if (process.env.ZT_BENCH_HEAP) {
+      const heap = await (await fetch(`http://${server.http}/metrics`)).text();
+      ctx.log(heap.split('\n').filter((l) => /^nodejs_heap_(size|space_size_used)/.test(l)).join('\n'));
+    }
     await server.stop();
     if (s.result.rpcErrors > 0) throw new Error(`${s.result.rpcErrors} RPC errors (${s.result.firstError})`);
     ctx.log(`  RSS ${(rssStart / MB).toFixed(0)} MB -> ${(rssEnd / MB).toFixed(0)} MB after ${fmt(o.memoryChecks)} checks over ${fmt(o.memoryTokens)} tokens`);

@@ -13,10 +13,3 @@ export { StateInputError } from './keys.js';
 export function createStateStore(cfg: StateConfig, deps: { logger: Logger; metrics: Metrics }): StateStore {
   return cfg.backend === 'redis' ? new RedisStateStore(cfg, deps) : new MemoryStateStore(cfg, deps);
 }
-
-/** `serve --redis URL` / ZT_AUTHZ_REDIS: switch the state section to that Redis without editing the file. */
-export function withRedisUrl(cfg: StateConfig, url: string): StateConfig {
-  if (!/^rediss?:\/\//.test(url)) throw new Error(`invalid Redis URL ${JSON.stringify(url)}: expected redis:// or rediss://`);
-  const { sentinel: _s, cluster: _c, ...redis } = cfg.redis;
-  return { ...cfg, backend: 'redis', redis: { ...redis, url } };
-}

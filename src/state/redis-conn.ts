@@ -1,5 +1,16 @@
-import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { createRequire } from 'node:module';
+import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import type { StateConfig } from '../config/schema/state.js';
+
+/**
+ * ioredis is loaded on first use (~10 MB of RSS): a sidecar on the in-memory store never pays for it.
+ * It is a CommonJS package, so a synchronous require keeps the store constructors synchronous.
+ */
+let ioredis: typeof import('ioredis') | undefined;
+function lib(): typeof import('ioredis') {
+  ioredis ??= createRequire(import.meta.url)('ioredis') as typeof import('ioredis');
+  return ioredis;
+}
 
 type RedisCfg = StateConfig['redis'];
 
@@ -52,7 +63,7 @@ export function createDataClient(cfg: RedisCfg, connectionName: string): DataCli
       clusterRetryStrategy: backoffMs,
       slotsRefreshTimeout: cfg.connect_timeout_ms,
     };
-    return new Cluster(cfg.cluster.nodes.map((n) => ({ host: n.host, port: n.port })), options);
+    return new (lib().Cluster)(cfg.cluster.nodes.map((n) => ({ host: n.host, port: n.port })), options);
   }
   return createNodeClient(cfg, connectionName, undefined, { enableAutoPipelining: true, lazyConnect: true });
 }
@@ -60,11 +71,11 @@ export function createDataClient(cfg: RedisCfg, connectionName: string): DataCli
 /** One connection to the standalone/Sentinel master, or to a given cluster node. */
 export function createNodeClient(cfg: RedisCfg, connectionName: string, node?: NodeAddress, extra: RedisOptions = {}): Redis {
   if (node !== undefined) {
-    return new Redis({ ...safeOptions(cfg, env(cfg.cluster?.password_env)), host: node.host, port: node.port, connectionName, ...extra });
+    return new (lib().Redis)({ ...safeOptions(cfg, env(cfg.cluster?.password_env)), host: node.host, port: node.port, connectionName, ...extra });
   }
   if (cfg.sentinel !== undefined) {
     const password = env(cfg.sentinel.password_env);
-    return new Redis({
+    return new (lib().Redis)({
       ...safeOptions(cfg, password),
       sentinels: cfg.sentinel.sentinels.map((s) => ({ host: s.host, port: s.port })),
       name: cfg.sentinel.name,
@@ -74,7 +85,7 @@ export function createNodeClient(cfg: RedisCfg, connectionName: string, node?: N
       ...extra,
     });
   }
-  return new Redis(cfg.url ?? 'redis://127.0.0.1:6379', { ...safeOptions(cfg), connectionName, ...extra });
+  return new (lib().Redis)(cfg.url ?? 'redis://127.0.0.1:6379', { ...safeOptions(cfg), connectionName, ...extra });
 }
 
 /** For logs: where we connect, without credentials. */

@@ -41,7 +41,11 @@ export const identitySchema = obj({
   max_token_lifetime_s: durationSeconds.default(86_400),
   max_token_bytes: positiveInt.default(8192),
   token_cache: obj({
-    max_entries: positiveInt.default(100_000),
+    /**
+     * About 1.3 KB of heap each (token string + claims). A sidecar sees the tokens of one
+     * service's users within a token lifetime; raise it for a mesh-wide deployment.
+     */
+    max_entries: positiveInt.default(10_000),
     max_age_s: durationSeconds.default(300),
   }).prefault({}),
   /**
