@@ -5,7 +5,6 @@ import type { WireCheckRequest } from '../../src/normalize/check-request.js';
 import { authzClient, type AuthzClient } from '../../test/helpers/grpc.js';
 import { runH2load, type H2loadLoad, type H2loadResult } from './h2load.js';
 import { decisionDelta, scrape, type MetricsSnapshot } from './metrics.js';
-import { SERVE_NODE_FLAGS } from '../../src/cli/node-flags.js';
 import { cpuPlan, startNodeChild, type Child, type CpuPlan } from './proc.js';
 import type { ServerReady, ServerSpec, StateSeed } from './server-child.js';
 import type { ConfigInput } from '../../src/config/schema.js';
@@ -87,8 +86,7 @@ export class BenchContext {
     const specFile = this.file(`server-${n}.json`);
     const spec: ServerSpec = seed ? { config, workers, seed } : { config, workers };
     writeFileSync(specFile, JSON.stringify(spec));
-    // The server runs with the V8 flags it ships with; the baseline with Node's defaults.
-    const nodeArgs = [...SERVE_NODE_FLAGS, ...(this.opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${this.opts.cpuProfDir}`] : [])];
+    const nodeArgs = this.opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${this.opts.cpuProfDir}`] : [];
     const child: Child<ServerReady> = startNodeChild<ServerReady>(SERVER_CHILD, [specFile], {
       cpus: this.cpus.server,
       logFile: this.file(`server-${n}.log`),

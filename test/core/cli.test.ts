@@ -1,11 +1,9 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { SERVE_NODE_FLAGS } from '../../src/cli/node-flags.js';
 import { DEV_AUDIENCE, DEV_ISSUER } from '../../src/dev/keys.js';
-import { packageRoot } from '../../src/transport/protos.js';
 import { authzClient, checkRequest } from '../helpers/grpc.js';
 import { runCli, startServe } from '../helpers/cli.js';
 import { waitFor } from '../helpers/server.js';
@@ -18,16 +16,6 @@ describe('zt-authz CLI', () => {
     const r = runCli(args);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/Usage: zt-authz/);
-  });
-
-  it('ships serve with the same V8 flags everywhere it is started', () => {
-    const root = packageRoot();
-    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
-    const dockerfile = readFileSync(join(root, 'deploy/Dockerfile'), 'utf8');
-    for (const flag of SERVE_NODE_FLAGS) {
-      expect(pkg.scripts.start).toContain(`node ${flag}`);
-      expect(dockerfile).toContain(`"node", "${flag}"`);
-    }
   });
 
   it('rejects unknown commands and options with usage and exit 2', () => {

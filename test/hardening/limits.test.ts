@@ -199,9 +199,11 @@ describe('connection idle and age limits', () => {
     const r = await ended;
     expect(r).not.toBe('timeout');
     if (typeof r === 'object') expect(r.code).toBe(h2c.NGHTTP2_NO_ERROR);
-    // Every call issued before the GOAWAY got its answer.
+    // Every call issued before the GOAWAY got its answer. The last one may have crossed the
+    // GOAWAY on the wire; HTTP/2 then refuses it (no grpc-status), which a client retries.
     expect(outcomes.length).toBeGreaterThan(3);
-    for (const o of outcomes) expect(o.grpcStatus).toBe(0);
+    for (const o of outcomes.slice(0, -1)) expect(o.grpcStatus).toBe(0);
+    expect([0, undefined]).toContain(outcomes.at(-1)!.grpcStatus);
     const fresh = await srv.client.check(goodRequest(good));
     expect(isDecision(fresh)).toBe(true);
   });

@@ -1,5 +1,4 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { SERVE_NODE_FLAGS } from '../../src/cli/node-flags.js';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -514,7 +513,7 @@ describe('deploy/Dockerfile', () => {
     const exposed = instr(runtime, 'EXPOSE').flatMap((l) => l.split(/\s+/).slice(1)).map(Number);
     expect(exposed).toEqual(expect.arrayContaining([DEFAULT_GRPC_PORT, DEFAULT_HTTP_PORT]));
     const entry = JSON.parse(instr(runtime, 'ENTRYPOINT')[0]!.replace(/^ENTRYPOINT\s+/i, '')) as string[];
-    expect(entry).toEqual(['node', ...SERVE_NODE_FLAGS, pkg.bin['zt-authz'], 'serve']);
+    expect(entry).toEqual(['node', pkg.bin['zt-authz'], 'serve']);
     const cmd = JSON.parse(instr(runtime, 'CMD')[0]!.replace(/^CMD\s+/i, '')) as string[];
     expect(portOf(cmd[cmd.indexOf('--http') + 1] ?? '')).toBe(DEFAULT_HTTP_PORT);
     expect(portOf(cmd[cmd.indexOf('--grpc') + 1] ?? '')).toBe(DEFAULT_GRPC_PORT);
