@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { ADMIN_COMMANDS, runAdmin } from './admin.js';
 import { runCheckConfig } from './check-config.js';
 import { runExplain } from './explain.js';
 import { runServe } from './serve.js';
@@ -19,7 +20,7 @@ Commands:
 Run 'zt-authz <command> --help' for a command's options.
 `;
 
-const ADMIN = new Set(['suspend', 'unsuspend', 'block', 'unblock', 'risk', 'list']);
+const ADMIN: ReadonlySet<string> = new Set(ADMIN_COMMANDS);
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -39,10 +40,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(USAGE);
       return command === undefined ? 2 : 0;
     default:
-      if (ADMIN.has(command)) {
-        const { runAdmin } = await import('./admin.js');
-        return runAdmin(argv);
-      }
+      if (ADMIN.has(command)) return runAdmin(argv);
       process.stderr.write(`zt-authz: unknown command "${command}"\n\n${USAGE}`);
       return 2;
   }

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { createHash } from 'node:crypto';
 import { parseDocument } from 'yaml';
+import { contentHash } from './hash.js';
 import { configSchema, type Config } from './schema.js';
 import { DEMO_CONFIG } from './defaults.js';
 
@@ -63,10 +63,10 @@ export function validate(raw: unknown, source: string, embedded = false): LoadRe
   }
   const errors = crossChecks(parsed.data);
   if (errors.length > 0) return { ok: false, source, errors };
-  return { ok: true, config: parsed.data, source, hash: configHash(parsed.data), embedded };
+  return { ok: true, config: parsed.data, source, hash: contentHash(parsed.data), embedded };
 }
 
-/** Rules a per-field schema cannot express. */
+/** Rules that span sections (route, resource and time-zone rules live in the policy schema). */
 function crossChecks(c: Config): string[] {
   const errors: string[] = [];
   if (c.identity.development_keys && c.identity.issuers.length > 0) {
@@ -83,23 +83,6 @@ function crossChecks(c: Config): string[] {
       errors.push(`identity.issuers.${i}.algorithms: HS256 requires keys.hs256_secret_env`);
     }
   });
-  for (const [i, r] of c.policy.routes.entries()) {
-    const forms = [r.prefix, r.path, r.pattern].filter((v) => v !== undefined).length;
-    if (forms !== 1) errors.push(`policy.routes.${i}: exactly one of prefix, path, pattern is required`);
-    if (!Object.hasOwn(c.policy.resources, r.resource)) errors.push(`policy.routes.${i}.resource: unknown resource "${r.resource}"`);
-  }
-  if (c.policy.default_resource !== undefined && !Object.hasOwn(c.policy.resources, c.policy.default_resource)) {
-    errors.push(`policy.default_resource: unknown resource "${c.policy.default_resource}"`);
-  }
-  const zones = [c.policy.time_window?.timezone, ...Object.values(c.policy.resources).map((r) => r.time_window?.timezone)];
-  for (const zone of zones) {
-    if (zone === undefined) continue;
-    try {
-      new Intl.DateTimeFormat('en-US', { timeZone: zone });
-    } catch {
-      errors.push(`policy: unknown IANA time zone "${zone}"`);
-    }
-  }
   if (c.state.backend === 'redis' && !c.state.redis.url && !c.state.redis.sentinel && !c.state.redis.cluster) {
     errors.push('state.redis: backend redis needs url, sentinel or cluster');
   }
@@ -128,17 +111,4 @@ function applyOverrides(raw: Record<string, unknown>, env: NodeJS.ProcessEnv, fl
     section(state, 'redis').url = redis;
   }
   if (level) section(raw, 'log').level = level;
-}
-
-/** Canonical JSON (sorted keys) so the same policy always has the same hash. */
-export function configHash(value: unknown): string {
-  return createHash('sha256').update(canonical(value)).digest('hex').slice(0, 12);
-}
-
-function canonical(v: unknown): string {
-  if (Array.isArray(v)) return '[' + v.map(canonical).join(',') + ']';
-  if (v && typeof v === 'object') {
-    return '{' + Object.keys(v).sort().map((k) => JSON.stringify(k) + ':' + canonical((v as Record<string, unknown>)[k])).join(',') + '}';
-  }
-  return JSON.stringify(v) ?? 'null';
 }

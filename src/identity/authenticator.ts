@@ -111,9 +111,14 @@ class JwtAuthenticator implements Authenticator {
   }
 
   anyReady(): boolean {
-    for (const i of this.issuers.values()) if (i.keys.ready()) return true;
+    // Called on every Check. Loaded keys are never unloaded (failures keep the last good set),
+    // so once true it stays true and the issuer scan is skipped.
+    if (this.someReady) return true;
+    for (const i of this.issuers.values()) if (i.keys.ready()) return (this.someReady = true);
     return false;
   }
+
+  private someReady = false;
 
   async start(): Promise<void> {
     await Promise.all([...this.issuers.values()].map((i) => i.keys.start()));

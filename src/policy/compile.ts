@@ -4,7 +4,7 @@ import type { CheckTrace, Identity, NormalizedRequest } from '../decision/types.
 import type { Reason } from '../reasons.js';
 import type { StateView } from '../state/types.js';
 import { allowListGrants } from './allow-list.js';
-import { policyHash } from './hash.js';
+import { contentHash } from '../config/hash.js';
 import { CHECK_ORDER, type PolicyCheckName } from './order.js';
 import { CLASSIFICATION_NAMES, CLASSIFICATION_RANK, type CheckName, ownValue, SENSITIVITY_NAMES, SENSITIVITY_RANK } from './ranks.js';
 import { compileCaps, deviceVerified, isScore, type MfaRule, mfaEvidence, scoreFromClaim, stepUpChallenge } from './risk.js';
@@ -59,7 +59,7 @@ class Policy implements CompiledPolicy {
   private readonly allowedClaim: string;
 
   constructor(cfg: PolicyConfig) {
-    this.hash = policyHash(cfg);
+    this.hash = contentHash(cfg);
     const clocks = new Map<string, ZoneClock>();
     const globalWindow = cfg.time_window === undefined ? null : compileWindow(cfg.time_window, clocks);
 

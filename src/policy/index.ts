@@ -2,5 +2,4 @@ export { compilePolicy } from './compile.js';
 export { CHECK_ORDER, type PolicyCheckName } from './order.js';
 export { isCanonicalPath } from './routes.js';
 export { stepUpChallenge } from './risk.js';
-export { canonicalJson, policyHash } from './hash.js';
 export type { CompiledPolicy, PolicyInput, PolicyOutcome } from './types.js';

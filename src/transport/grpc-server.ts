@@ -144,19 +144,21 @@ export function createGrpcServer(cfg: Config['server'], deps: GrpcServerDeps): g
     logger: deps.logger,
   });
 
+  // Built once per server rather than as a closure per call: it is on the path of every Check.
+  const respond = (callback: grpc.sendUnaryData<WireCheckResponse>, d: Decision) => {
+    let response: WireCheckResponse;
+    try {
+      // Pre-encoded bytes; protos.ts passes Buffers through responseSerialize untouched.
+      response = deps.responder().encode(d) as unknown as WireCheckResponse;
+    } catch (err) {
+      deps.logger.error({ err }, 'building the response failed; denying');
+      callback(null, INTERNAL_ERROR_RESPONSE);
+      return;
+    }
+    callback(null, response);
+  };
+
   const check: grpc.handleUnaryCall<WireCheckRequest, WireCheckResponse> = (call, callback) => {
-    const respond = (d: Decision) => {
-      let response: WireCheckResponse;
-      try {
-        // Pre-encoded bytes; protos.ts passes Buffers through responseSerialize untouched.
-        response = deps.responder().encode(d) as unknown as WireCheckResponse;
-      } catch (err) {
-        deps.logger.error({ err }, 'building the response failed; denying');
-        callback(null, INTERNAL_ERROR_RESPONSE);
-        return;
-      }
-      callback(null, response);
-    };
     let result: Decision | Promise<Decision>;
     try {
       result = deps.checker().checkWire(call.request ?? {}, deadlineMs(call));
@@ -167,12 +169,12 @@ export function createGrpcServer(cfg: Config['server'], deps: GrpcServerDeps): g
       return;
     }
     if (result instanceof Promise) {
-      result.then(respond, (err: unknown) => {
+      result.then((d) => respond(callback, d), (err: unknown) => {
         deps.logger.error({ err }, 'check rejected; denying');
         callback(null, INTERNAL_ERROR_RESPONSE);
       });
     } else {
-      respond(result);
+      respond(callback, result);
     }
   };
 

@@ -5,6 +5,7 @@ import type { Decision, NormalizedRequest } from '../decision/types.js';
 import { inList } from '../normalize/cidr.js';
 import { clientIp, normalizeIp } from '../normalize/ip.js';
 import { normalizePath } from '../normalize/path.js';
+import { REASON_HEADER } from '../response/deny-body.js';
 import type { HttpResponder } from '../response/http.js';
 
 export interface HttpAuthzOptions {
@@ -23,18 +24,28 @@ export interface HttpAuthzOptions {
  */
 export function handleHttpAuthz(o: HttpAuthzOptions, req: IncomingMessage, res: ServerResponse): void {
   let normalized: NormalizedRequest;
-  const responder = o.responder();
   try {
     normalized = describe(o, req);
   } catch (err) {
-    const d = o.checker().invalid((err as Error).message);
-    responder.write(res, d);
+    send(o, res, o.checker().invalid((err as Error).message));
     return;
   }
   const result = o.checker().check(normalized, Date.now() + o.decisionTimeoutMs);
-  const send = (d: Decision) => responder.write(res, d);
-  if (result instanceof Promise) result.then(send, () => send(o.checker().failed('check rejected')));
-  else send(result);
+  if (result instanceof Promise) result.then((d) => send(o, res, d), () => send(o, res, o.checker().failed('check rejected')));
+  else send(o, res, result);
+}
+
+/**
+ * Writes the decision. A responder that throws inside a promise callback would otherwise leave
+ * the subrequest open until the proxy times out; the answer is then a bare 500, never silence.
+ */
+function send(o: HttpAuthzOptions, res: ServerResponse, d: Decision): void {
+  try {
+    o.responder().write(res, d);
+  } catch {
+    if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json', [REASON_HEADER]: 'internal_error' });
+    res.end('{"error":"internal_error"}');
+  }
 }
 
 function describe(o: HttpAuthzOptions, req: IncomingMessage): NormalizedRequest {

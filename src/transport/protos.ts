@@ -47,7 +47,7 @@ export function loadProtos(): LoadedProtos {
     grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } };
   };
   cached = {
-    authorization: tolerateUndecodable(pkg.envoy.service.auth.v3.Authorization.service),
+    authorization: tuneCheckMethod(pkg.envoy.service.auth.v3.Authorization.service),
     health: pkg.grpc.health.v1.Health.service,
   };
   return cached;
@@ -60,7 +60,7 @@ export function loadProtos(): LoadedProtos {
  * - bytes that do not decode become UNDECODABLE_REQUEST (an explicit request_invalid deny);
  * - a response that is already a Buffer (EnvoyResponder.encode) is sent as is.
  */
-function tolerateUndecodable(service: grpc.ServiceDefinition): grpc.ServiceDefinition {
+function tuneCheckMethod(service: grpc.ServiceDefinition): grpc.ServiceDefinition {
   const check = service.Check;
   if (!check) throw new Error('Authorization service has no Check method');
   const root = new protobuf.Root();

@@ -124,4 +124,19 @@ describe('exception barrier', () => {
     expect(res.status).toBe(500);
     expect(res.headers.get('x-zt-authz-reason')).toBe('internal_error');
   });
+
+  it('the HTTP authorization mode answers 500 (never silence) when the responder itself throws', async () => {
+    replaceActive('http', {
+      write() {
+        throw new Error('header bug');
+      },
+    });
+    const res = await fetch(`${srv.httpUrl}/authz/api/orders`, {
+      headers: { authorization: `Bearer ${good}`, 'x-real-ip': '10.200.0.2' },
+      signal: AbortSignal.timeout(5000),
+    });
+    expect(res.status).toBe(500);
+    expect(res.headers.get('x-zt-authz-reason')).toBe('internal_error');
+    expect(await res.json()).toEqual({ error: 'internal_error' });
+  });
 });

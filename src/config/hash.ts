@@ -13,7 +13,7 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value) ?? 'null';
 }
 
-/** First 12 hex digits of sha256(canonical JSON): short enough for a label, long enough to tell versions apart. */
-export function policyHash(config: unknown): string {
+/** Config versions (whole file and policy section) in logs and metrics. First 12 hex digits of sha256(canonical JSON): short enough for a label, long enough to tell versions apart. */
+export function contentHash(config: unknown): string {
   return createHash('sha256').update(canonicalJson(config)).digest('hex').slice(0, 12);
 }
