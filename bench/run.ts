@@ -14,6 +14,7 @@ import { BenchContext } from './lib/context.js';
 import { renderHtml } from './lib/report-html.js';
 import { renderTable } from './lib/report-table.js';
 import type { BenchOptions, ScenarioResult } from './lib/types.js';
+import { deployedNodeOptions } from './lib/node-options.js';
 import { runCommand } from './lib/proc.js';
 import { SCENARIOS } from './scenarios/index.js';
 
@@ -23,8 +24,8 @@ const USAGE = `Usage: npm run bench -- [options]
   --scenario NAME       run only this scenario (repeatable); names: ${SCENARIOS.map((s) => s.name).join(', ')}
   --workers N           server under test runs N node:cluster workers (default 1)
   --out DIR             where results go (default bench/results)
-  --rounds N            interleaved baseline/server rounds (default 3, quick 1)
-  --duration S          measured seconds per h2load run (default 10, quick 1)
+  --rounds N            interleaved baseline/server rounds (default 6, quick 1)
+  --duration S          measured seconds per h2load run (default 5, quick 1)
   --warmup S            h2load warm-up seconds (default 2, quick 1)
   --clients N           h2load connections (default 2)
   --streams N           h2load concurrent streams per connection (default 32)
@@ -33,6 +34,8 @@ const USAGE = `Usage: npm run bench -- [options]
   --memory-checks N     memory scenario: checks (default 1000000, quick 5000)
   --memory-tokens N     memory scenario: distinct tokens (default 100000, quick 1000)
   --decision-log MODE   server decision log: none (default), deny or all
+  --node-options S      NODE_OPTIONS for the server and the baseline (default: those of
+                        deploy/overlays/sidecar/deployment.yaml; '' for V8's defaults)
   --no-pin              do not pin server and load generator to separate CPUs
   --cpu-prof DIR        run the server under test with node --cpu-prof, profiles into DIR
 `;
@@ -64,6 +67,7 @@ async function main(argv: string[]): Promise<number> {
       'memory-tokens': { type: 'string' },
       'decision-log': { type: 'string' },
       'no-pin': { type: 'boolean' },
+      'node-options': { type: 'string' },
       'cpu-prof': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -90,8 +94,8 @@ async function main(argv: string[]): Promise<number> {
     outDir,
     workDir,
     pin: !values['no-pin'],
-    rounds: Math.floor(num(values.rounds, quick ? 1 : 3, 'rounds')),
-    durationS: Math.ceil(num(values.duration, quick ? 1 : 10, 'duration')),
+    rounds: Math.floor(num(values.rounds, quick ? 1 : 6, 'rounds')),
+    durationS: Math.ceil(num(values.duration, quick ? 1 : 5, 'duration')),
     warmUpS: Math.ceil(num(values.warmup, quick ? 1 : 2, 'warmup')),
     clients: Math.floor(num(values.clients, 2, 'clients')),
     streams: Math.floor(num(values.streams, 32, 'streams')),
@@ -102,6 +106,7 @@ async function main(argv: string[]): Promise<number> {
     memoryTokens: Math.floor(num(values['memory-tokens'], quick ? 1000 : 100_000, 'memory-tokens')),
     nodeConnections: 2,
     nodeConcurrency: 32,
+    nodeOptions: values['node-options'] ?? deployedNodeOptions(),
     cpuProfDir: values['cpu-prof'],
   };
   const ctx = new BenchContext(opts);
@@ -114,8 +119,9 @@ async function main(argv: string[]): Promise<number> {
     host: hostname(),
     pinning: ctx.cpus.description,
     workers: opts.workers,
+    nodeOptions: opts.nodeOptions,
   };
-  ctx.log(`zt-authz bench: ${names.length} scenario(s)${quick ? ' (quick)' : ''}; ${machine.cpus} x ${machine.cpu}; ${machine.pinning}`);
+  ctx.log(`zt-authz bench: ${names.length} scenario(s)${quick ? ' (quick)' : ''}; ${machine.cpus} x ${machine.cpu}; ${machine.pinning}; NODE_OPTIONS=${JSON.stringify(opts.nodeOptions)}`);
   const results: ScenarioResult[] = [];
   const failures: string[] = [];
   const stopping = () => {

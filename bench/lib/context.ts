@@ -91,6 +91,7 @@ export class BenchContext {
       cpus: this.cpus.server,
       logFile: this.file(`server-${n}.log`),
       nodeArgs,
+      env: { NODE_OPTIONS: this.opts.nodeOptions },
     });
     const ready = await child.ready;
     const client = authzClient(ready.grpc);
@@ -126,6 +127,7 @@ export class BenchContext {
     const child = startNodeChild<{ grpc: string; pid: number }>(BASELINE_CHILD, ['127.0.0.1:0'], {
       cpus: this.cpus.server,
       logFile: this.file(`baseline-${n}.log`),
+      env: { NODE_OPTIONS: this.opts.nodeOptions },
     });
     const ready = await child.ready;
     let stopped = false;

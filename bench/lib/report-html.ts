@@ -121,7 +121,7 @@ pre{background:#f0f4f8;padding:8px;border-radius:6px;overflow-x:auto;font-size:1
 summary{cursor:pointer;color:#3e4c59;margin-top:8px}
 </style></head><body><main>
 <h1>zt-authz benchmark</h1>
-<p class="machine">${esc(report.generated)} · ${m.cpus} × ${esc(m.cpu)}, ${m.memoryGb} GB · Node ${esc(m.node)} · ${esc(m.h2load)} · ${esc(m.pinning)} · workers ${m.workers}<br><code>${esc(report.command)}</code></p>
+<p class="machine">${esc(report.generated)} · ${m.cpus} × ${esc(m.cpu)}, ${m.memoryGb} GB · Node ${esc(m.node)} · ${esc(m.h2load)} · ${esc(m.pinning)} · workers ${m.workers} · NODE_OPTIONS <code>${esc(m.nodeOptions || "(none)")}</code><br><code>${esc(report.command)}</code></p>
 <p>Every throughput figure is a ratio against a no-op grpc-js <code>Check</code> server (same protos, same options) measured in the same run with the same load, because absolute numbers on a shared machine drift. Decisions are counted on the server's <code>/metrics</code>, not from HTTP status codes.</p>
 ${report.failures.length ? `<section><h2 class="miss">Failures</h2><ul>${report.failures.map((f) => `<li>${esc(f)}</li>`).join('')}</ul></section>` : ''}
 <section><h2>Summary</h2><table><tr><th>scenario</th><th>req/s</th><th>baseline req/s</th><th>ratio</th><th>p50 ms</th><th>p99 ms</th><th>decisions</th></tr>${summary}</table></section>

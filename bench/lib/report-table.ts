@@ -18,7 +18,7 @@ function table(rows: string[][]): string {
 export function renderTable(report: BenchReport): string {
   const m = report.machine;
   const out: string[] = [];
-  out.push(`zt-authz bench — ${m.cpus} x ${m.cpu}, ${m.memoryGb} GB, Node ${m.node}, ${m.h2load}; ${m.pinning}; workers ${m.workers}`);
+  out.push(`zt-authz bench — ${m.cpus} x ${m.cpu}, ${m.memoryGb} GB, Node ${m.node}, ${m.h2load}; ${m.pinning}; workers ${m.workers}; NODE_OPTIONS=${m.nodeOptions || "(none)"}`);
   out.push('');
   const rows: string[][] = [['scenario', 'generator', 'req/s', 'baseline req/s', 'ratio', 'p50 ms', 'p99 ms', 'p99.9 ms', 'decisions']];
   for (const r of report.results) {

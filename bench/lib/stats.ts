@@ -48,3 +48,17 @@ export function median(values: readonly number[]): number {
   const mid = s.length >> 1;
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
+
+/**
+ * Median over rounds of server/baseline, each pair measured back to back. On a shared machine
+ * the absolute rate drifts by tens of percent within a minute; a ratio of two runs seconds apart
+ * cancels most of that, a ratio of two medians taken minutes apart does not.
+ */
+export function pairedRatio(baseline: readonly number[], server: readonly number[]): number {
+  return median(server.map((s, i) => s / baseline[i]!));
+}
+
+export function ratioRange(baseline: readonly number[], server: readonly number[]): string {
+  const r = server.map((s, i) => s / baseline[i]!);
+  return `${Math.min(...r).toFixed(2)}-${Math.max(...r).toFixed(2)}`;
+}

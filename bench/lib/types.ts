@@ -24,6 +24,8 @@ export interface BenchOptions {
   /** Node generator: connections and in-flight requests per connection. */
   readonly nodeConnections: number;
   readonly nodeConcurrency: number;
+  /** NODE_OPTIONS for the server under test and the baseline (default: the sidecar manifest's). */
+  readonly nodeOptions: string;
   /** Run `node --cpu-prof` on the server under test and keep the profiles here. */
   readonly cpuProfDir?: string | undefined;
 }
@@ -99,6 +101,7 @@ export interface BenchReport {
     readonly host: string;
     readonly pinning: string;
     readonly workers: number;
+    readonly nodeOptions: string;
   };
   readonly options: Partial<BenchOptions>;
   readonly results: readonly ScenarioResult[];

@@ -1,5 +1,6 @@
 import { benchConfig } from '../lib/config.js';
 import { checkOnly, median } from '../lib/context.js';
+import { pairedRatio, ratioRange } from '../lib/stats.js';
 import { writeBody } from '../lib/h2load.js';
 import { benchRequest } from '../lib/requests.js';
 import { mintToken, userClaims } from '../lib/tokens.js';
@@ -28,13 +29,13 @@ export const allowCachedMemory: Scenario = {
       name: this.name,
       title: this.title,
       description: this.description,
-      throughput: { server: s, baseline: b, ratio: s / b, rounds: run.baseline.map((bb, i) => ({ baseline: bb, server: run.servers[0]![i]! })), generator: 'h2load' },
+      throughput: { server: s, baseline: b, ratio: pairedRatio(run.baseline, run.servers[0]!), rounds: run.baseline.map((bb, i) => ({ baseline: bb, server: run.servers[0]![i]! })), generator: 'h2load' },
       others: [],
       decisions: [checkOnly('allowed', run.decisions[0]!, run.measured[0]!)],
       figures: [],
       targets: [],
       commands: run.commands,
-      notes: [],
+      notes: [`ratio: median of per-round ratios (${ratioRange(run.baseline, run.servers[0]!)})`],
     };
     return result;
   },

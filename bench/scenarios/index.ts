@@ -5,6 +5,7 @@ import { uniqueTokens } from './unique-tokens.js';
 import { realisticMix } from './realistic-mix.js';
 import { latencyHalfLoad } from './latency-half-load.js';
 import { memory } from './memory.js';
+import { workersScaling } from './workers-scaling.js';
 
 /** In run order: the latency scenario reuses the maximum measured by the first one. */
-export const SCENARIOS: readonly Scenario[] = [allowCachedMemory, allowCachedRedis, latencyHalfLoad, uniqueTokens, realisticMix, memory];
+export const SCENARIOS: readonly Scenario[] = [allowCachedMemory, allowCachedRedis, latencyHalfLoad, uniqueTokens, realisticMix, workersScaling, memory];

@@ -49,8 +49,7 @@ class JwtAuthenticator implements Authenticator {
   private readonly cache: TokenCache;
   private readonly cacheMaxAgeMs: number;
   private readonly maxTokenBytes: number;
-  private readonly hit;
-  private readonly miss;
+  private readonly cacheCounts: Metrics['tokenCacheCounts'];
 
   constructor(cfg: IdentityConfig, deps: AuthenticatorDeps) {
     const issuerCfgs = resolveIssuers(cfg, deps.logger);
@@ -81,9 +80,7 @@ class JwtAuthenticator implements Authenticator {
     this.cache = new TokenCache(cfg.token_cache.max_entries);
     this.cacheMaxAgeMs = cfg.token_cache.max_age_s * 1000;
     this.maxTokenBytes = cfg.max_token_bytes;
-    // Bound children: a labelled inc() would hash the label set on every call.
-    this.hit = deps.metrics.tokenCache.labels('hit');
-    this.miss = deps.metrics.tokenCache.labels('miss');
+    this.cacheCounts = deps.metrics.tokenCacheCounts;
   }
 
   extractToken(req: NormalizedRequest): TokenExtraction {
@@ -95,13 +92,13 @@ class JwtAuthenticator implements Authenticator {
     if (e !== undefined) {
       if (nowMs < e.expiresMs && nowMs >= e.notBeforeMs && e.key.live) {
         e.hot = true;
-        this.hit.inc();
+        this.cacheCounts.hit++;
         return e.result;
       }
       // Past its cache life or its key left the JWKS: verify afresh, which gives the precise reason.
       this.cache.delete(token);
     }
-    this.miss.inc();
+    this.cacheCounts.miss++;
     return this.verify(token, nowMs);
   }
 
