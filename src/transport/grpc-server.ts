@@ -178,7 +178,7 @@ export function createGrpcServer(cfg: Config['server'], deps: GrpcServerDeps): g
     }
   };
 
-  server.addService(protos.authorization, { Check: check });
+  server.addService(protos.authorizationServer, { Check: check });
   server.addService(protos.health, deps.health.handlers());
   // tryShutdown waits for every open stream, and health Watch streams never end on their own:
   // end them (with a last NOT_SERVING) first, so a drain waits only for real calls.

@@ -5,6 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import protobuf from 'protobufjs';
 import { UNDECODABLE_REQUEST } from '../normalize/check-request.js';
+import { decodeCheckRequest } from '../normalize/wire-decode.js';
 
 /** Works from src/ (tsx, vitest) and from dist/src/ alike. */
 export function packageRoot(): string {
@@ -33,7 +34,10 @@ export const LOADER_OPTIONS: protoLoader.Options = {
 };
 
 export interface LoadedProtos {
+  /** Check decodes requests with protobufjs (all fields); the bench's no-op baseline serves this. */
   readonly authorization: grpc.ServiceDefinition;
+  /** Check decodes with src/normalize/wire-decode.ts (only what the checks read); zt-authz serves this. */
+  readonly authorizationServer: grpc.ServiceDefinition;
   readonly health: grpc.ServiceDefinition;
 }
 
@@ -46,8 +50,10 @@ export function loadProtos(): LoadedProtos {
     envoy: { service: { auth: { v3: { Authorization: grpc.ServiceClientConstructor } } } };
     grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } };
   };
+  const authorization = tuneCheckMethod(pkg.envoy.service.auth.v3.Authorization.service);
   cached = {
-    authorization: tuneCheckMethod(pkg.envoy.service.auth.v3.Authorization.service),
+    authorization,
+    authorizationServer: withRequestDecoder(authorization, decodeCheckRequest),
     health: pkg.grpc.health.v1.Health.service,
   };
   return cached;
@@ -79,6 +85,24 @@ function tuneCheckMethod(service: grpc.ServiceDefinition): grpc.ServiceDefinitio
         }
       },
       responseSerialize: (value: unknown) => (Buffer.isBuffer(value) ? value : check.responseSerialize(value)),
+    },
+  };
+}
+
+/** The same Check method with another request decoder; a decoder that throws yields UNDECODABLE_REQUEST. */
+function withRequestDecoder(service: grpc.ServiceDefinition, decode: (bytes: Buffer) => unknown): grpc.ServiceDefinition {
+  const check = service.Check!;
+  return {
+    ...service,
+    Check: {
+      ...check,
+      requestDeserialize: (bytes: Buffer) => {
+        try {
+          return decode(bytes);
+        } catch {
+          return UNDECODABLE_REQUEST;
+        }
+      },
     },
   };
 }

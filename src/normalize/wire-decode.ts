@@ -1,0 +1,315 @@
+import type { WireCheckRequest, WireHeaderValue, WirePeer } from './check-request.js';
+
+/**
+ * Decodes, straight from the protobuf bytes, only the parts of a CheckRequest that the checks read
+ * (see WireCheckRequest and normalizeCheckRequest); everything else is stepped over without being
+ * materialised. Decoding was the largest single cost of a cached Check, and most of it went to
+ * fields nothing reads (destination, time, protocol).
+ *
+ * Field numbers come from proto/ (attribute_context.proto, external_auth.proto, core/v3/address.proto
+ * and base.proto), which test/core/proto-wire.test.ts proves identical to Envoy's own; and
+ * test/core/wire-decode.test.ts checks this decoder against protobufjs on generated and mutated
+ * requests. Known fields are read as their declared type whatever the wire type says, as
+ * protobufjs does; a repeated singular field keeps the last value, and a map keeps the last value
+ * per key. Unlike protobufjs it is strict about bounds: a varint, length or field that runs past
+ * the end of its enclosing message, wire types 4, 6 and 7, and groups nested deeper than
+ * MAX_GROUP_DEPTH throw WireDecodeError (which becomes an explicit request_invalid deny).
+ */
+export class WireDecodeError extends Error {}
+
+const MAX_GROUP_DEPTH = 32;
+
+/** Strings by UTF-8 length: comparing a few bytes is cheaper than creating a string per header. */
+type InternTable = (readonly [Uint8Array, string])[][];
+
+function internTable(words: readonly string[]): InternTable {
+  const t: InternTable = [];
+  for (const w of words) (t[Buffer.byteLength(w)] ??= []).push([Buffer.from(w), w]);
+  return t;
+}
+
+/** Header names Envoy and Istio send on nearly every request. */
+const HEADER_NAMES = internTable([
+  ':authority', ':method', ':path', ':scheme', 'host', 'user-agent', 'accept', 'accept-encoding', 'accept-language',
+  'authorization', 'cookie', 'content-type', 'content-length', 'origin', 'referer', 'x-request-id', 'x-forwarded-for',
+  'x-forwarded-proto', 'x-forwarded-client-cert', 'x-envoy-attempt-count', 'x-envoy-external-address',
+  'x-envoy-internal', 'x-envoy-expected-rq-timeout-ms', 'traceparent', 'tracestate', 'x-b3-traceid', 'x-b3-spanid',
+  'x-b3-parentspanid', 'x-b3-sampled',
+]);
+
+const SHORT_VALUES = internTable(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS', 'http', 'https']);
+
+/** Buffer's own UTF-8 decoder without toString's argument handling (protobufjs calls it too). */
+type Utf8Sliceable = Buffer & { utf8Slice(start: number, end: number): string };
+
+class Reader {
+  pos = 0;
+  constructor(readonly buf: Buffer) {}
+
+  /** The low 32 bits of a varint of at most 10 bytes, which must end before `end`. */
+  varint(end: number): number {
+    const buf = this.buf;
+    let value = 0;
+    for (let i = 0; i < 10; i++) {
+      if (this.pos >= end) throw new WireDecodeError('truncated varint');
+      const b = buf[this.pos++]!;
+      if (i < 5) value = (value | ((b & 127) << (7 * i))) >>> 0;
+      if (b < 128) return value;
+    }
+    throw new WireDecodeError('varint longer than 10 bytes');
+  }
+
+  /** Reads a length prefix and returns where that field ends. */
+  fieldEnd(end: number): number {
+    const len = this.varint(end);
+    const fieldEnd = this.pos + len;
+    if (fieldEnd > end) throw new WireDecodeError('length past the end of the message');
+    return fieldEnd;
+  }
+
+  string(end: number): string {
+    const fieldEnd = this.fieldEnd(end);
+    const s = fieldEnd === this.pos ? '' : (this.buf as Utf8Sliceable).utf8Slice(this.pos, fieldEnd);
+    this.pos = fieldEnd;
+    return s;
+  }
+
+  /** As string(), but returns the table's own string when the bytes spell one of its entries. */
+  interned(end: number, table: InternTable): string {
+    const fieldEnd = this.fieldEnd(end);
+    const len = fieldEnd - this.pos;
+    const candidates = table[len];
+    if (candidates !== undefined) {
+      const buf = this.buf;
+      for (const [bytes, str] of candidates) {
+        let i = 0;
+        while (i < len && buf[this.pos + i] === bytes[i]) i++;
+        if (i === len) {
+          this.pos = fieldEnd;
+          return str;
+        }
+      }
+    }
+    const s = len === 0 ? '' : (this.buf as Utf8Sliceable).utf8Slice(this.pos, fieldEnd);
+    this.pos = fieldEnd;
+    return s;
+  }
+
+  bytes(end: number): Buffer {
+    const fieldEnd = this.fieldEnd(end);
+    const b = this.buf.subarray(this.pos, fieldEnd);
+    this.pos = fieldEnd;
+    return b;
+  }
+
+  skip(wireType: number, end: number, depth = 0): void {
+    switch (wireType) {
+      case 0:
+        this.varint(end);
+        return;
+      case 1:
+        this.advance(8, end);
+        return;
+      case 2:
+        this.pos = this.fieldEnd(end);
+        return;
+      case 3: {
+        if (depth >= MAX_GROUP_DEPTH) throw new WireDecodeError('groups nested too deep');
+        for (;;) {
+          const wt = this.varint(end) & 7;
+          if (wt === 4) return;
+          this.skip(wt, end, depth + 1);
+        }
+      }
+      case 5:
+        this.advance(4, end);
+        return;
+      default:
+        throw new WireDecodeError(`invalid wire type ${wireType}`);
+    }
+  }
+
+  private advance(n: number, end: number): void {
+    if (this.pos + n > end) throw new WireDecodeError('fixed-width field past the end of the message');
+    this.pos += n;
+  }
+}
+
+/** Throws WireDecodeError for bytes that are not a well-formed CheckRequest. */
+export function decodeCheckRequest(buf: Buffer): WireCheckRequest {
+  const r = new Reader(buf);
+  const end = buf.length;
+  const msg: WireCheckRequest = {};
+  while (r.pos < end) {
+    const tag = r.varint(end);
+    if (tag >>> 3 === 1) msg.attributes = attributeContext(r, r.fieldEnd(end));
+    else r.skip(tag & 7, end);
+  }
+  return msg;
+}
+
+type Attributes = NonNullable<WireCheckRequest['attributes']>;
+type Http = NonNullable<NonNullable<Attributes['request']>['http']>;
+
+function attributeContext(r: Reader, end: number): Attributes {
+  const a: Attributes = {};
+  while (r.pos < end) {
+    const tag = r.varint(end);
+    switch (tag >>> 3) {
+      case 1:
+        a.source = peer(r, r.fieldEnd(end));
+        break;
+      case 4:
+        a.request = request(r, r.fieldEnd(end));
+        break;
+      case 10:
+        a.context_extensions = mapEntry(r, r.fieldEnd(end), a.context_extensions ?? emptyMap());
+        break;
+      default:
+        r.skip(tag & 7, end);
+    }
+  }
+  return a;
+}
+
+/** AttributeContext.Peer: address (1) and principal (4). */
+function peer(r: Reader, end: number): WirePeer {
+  const p: WirePeer = {};
+  while (r.pos < end) {
+    const tag = r.varint(end);
+    switch (tag >>> 3) {
+      case 1:
+        p.address = address(r, r.fieldEnd(end));
+        break;
+      case 4:
+        p.principal = r.string(end);
+        break;
+      default:
+        r.skip(tag & 7, end);
+    }
+  }
+  return p;
+}
+
+/** config.core.v3.Address: socket_address (1) → SocketAddress.address (2). */
+function address(r: Reader, end: number): NonNullable<WirePeer['address']> {
+  const out: NonNullable<WirePeer['address']> = {};
+  while (r.pos < end) {
+    const tag = r.varint(end);
+    if (tag >>> 3 !== 1) {
+      r.skip(tag & 7, end);
+      continue;
+    }
+    const saEnd = r.fieldEnd(end);
+    const sa: { address?: string } = {};
+    while (r.pos < saEnd) {
+      const t = r.varint(saEnd);
+      if (t >>> 3 === 2) sa.address = r.string(saEnd);
+      else r.skip(t & 7, saEnd);
+    }
+    out.socket_address = sa;
+  }
+  return out;
+}
+
+/** AttributeContext.Request: http (2). */
+function request(r: Reader, end: number): NonNullable<Attributes['request']> {
+  const out: NonNullable<Attributes['request']> = {};
+  while (r.pos < end) {
+    const tag = r.varint(end);
+    if (tag >>> 3 === 2) out.http = httpRequest(r, r.fieldEnd(end));
+    else r.skip(tag & 7, end);
+  }
+  return out;
+}
+
+function httpRequest(r: Reader, end: number): Http {
+  const h: Http = {};
+  while (r.pos < end) {
+    const tag = r.varint(end);
+    switch (tag >>> 3) {
+      case 1:
+        h.id = r.string(end);
+        break;
+      case 2:
+        h.method = r.interned(end, SHORT_VALUES);
+        break;
+      case 3:
+        h.headers = mapEntry(r, r.fieldEnd(end), h.headers ?? emptyMap());
+        break;
+      case 4:
+        h.path = r.string(end);
+        break;
+      case 5:
+        h.host = r.string(end);
+        break;
+      case 6:
+        h.scheme = r.interned(end, SHORT_VALUES);
+        break;
+      case 7:
+        h.query = r.string(end);
+        break;
+      case 13:
+        h.header_map = headerMap(r, r.fieldEnd(end));
+        break;
+      default:
+        r.skip(tag & 7, end);
+    }
+  }
+  return h;
+}
+
+/** config.core.v3.HeaderMap: repeated HeaderValue headers (1) {key 1, value 2, raw_value 3}. */
+function headerMap(r: Reader, end: number): { headers: WireHeaderValue[] } {
+  const headers: WireHeaderValue[] = [];
+  while (r.pos < end) {
+    const tag = r.varint(end);
+    if (tag >>> 3 !== 1) {
+      r.skip(tag & 7, end);
+      continue;
+    }
+    const hvEnd = r.fieldEnd(end);
+    const hv: WireHeaderValue = {};
+    while (r.pos < hvEnd) {
+      const t = r.varint(hvEnd);
+      switch (t >>> 3) {
+        case 1:
+          hv.key = r.interned(hvEnd, HEADER_NAMES);
+          break;
+        case 2:
+          hv.value = r.string(hvEnd);
+          break;
+        case 3:
+          hv.raw_value = r.bytes(hvEnd);
+          break;
+        default:
+          r.skip(t & 7, hvEnd);
+      }
+    }
+    headers.push(hv);
+  }
+  return { headers };
+}
+
+/**
+ * Maps get no prototype, so a header named "__proto__" or "constructor" is an ordinary key (a
+ * plain object would drop the first and invent the second).
+ */
+function emptyMap(): Record<string, string> {
+  return Object.create(null) as Record<string, string>;
+}
+
+/** One map<string, string> entry {key 1, value 2}; absent parts are ''. */
+function mapEntry(r: Reader, end: number, into: Record<string, string>): Record<string, string> {
+  let key = '';
+  let value = '';
+  while (r.pos < end) {
+    const tag = r.varint(end);
+    const field = tag >>> 3;
+    if (field === 1) key = r.interned(end, HEADER_NAMES);
+    else if (field === 2) value = r.string(end);
+    else r.skip(tag & 7, end);
+  }
+  into[key] = value;
+  return into;
+}

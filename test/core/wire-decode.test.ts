@@ -1,0 +1,172 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { UNDECODABLE_REQUEST, type WireCheckRequest } from '../../src/normalize/check-request.js';
+import { normalizeCheckRequest } from '../../src/normalize/request.js';
+import { decodeCheckRequest, WireDecodeError } from '../../src/normalize/wire-decode.js';
+import { loadProtos } from '../../src/transport/protos.js';
+import { fuzzRuns } from '../hardening/support.js';
+import { officialRoot } from '../helpers/official-protos.js';
+
+/**
+ * The server's selective CheckRequest decoder against protobufjs (the decoder it replaced, still
+ * what the bench's baseline uses), on requests encoded with Envoy's official protos: what the
+ * checks see after normalisation must be the same, and malformed bytes must throw, never decode
+ * to something else.
+ */
+const official = officialRoot(['envoy/service/auth/v3/external_auth.proto']).lookupType('envoy.service.auth.v3.CheckRequest');
+const protobufjsDecode = (b: Buffer) => loadProtos().authorization.Check!.requestDeserialize(b) as WireCheckRequest;
+const encode = (obj: Record<string, unknown>) => Buffer.from(official.encode(official.fromObject(obj)).finish());
+
+type Outcome = { ok: true; value: unknown } | { ok: false; error: string };
+
+function normalized(msg: WireCheckRequest, hops: number): Outcome {
+  try {
+    const n = normalizeCheckRequest(msg, { trustedXffHops: hops });
+    // Compare as plain data: the two decoders give maps different prototypes.
+    return { ok: true, value: JSON.parse(JSON.stringify(n)) };
+  } catch (err) {
+    return { ok: false, error: (err as Error).message };
+  }
+}
+
+function sameView(bytes: Buffer): void {
+  const mine = decodeCheckRequest(bytes);
+  const theirs = protobufjsDecode(bytes);
+  expect(theirs).not.toBe(UNDECODABLE_REQUEST);
+  for (const hops of [0, 1]) expect(normalized(mine, hops)).toEqual(normalized(theirs, hops));
+}
+
+const token = fc.stringMatching(/^[A-Za-z0-9_-]{1,40}$/);
+const text = fc.oneof(fc.string({ maxLength: 30 }), fc.string({ unit: 'grapheme', maxLength: 10 }), token);
+// "__proto__" is left out here: protobufjs drops it (plain-object maps); see the test below.
+const headerName = fc.oneof(fc.constantFrom(':method', ':path', ':authority', ':scheme', 'host', 'authorization', 'x-forwarded-for', 'x-request-id', 'cookie'), fc.stringMatching(/^[a-z][a-z0-9-]{0,15}$/));
+const address = fc.oneof(fc.ipV4(), fc.ipV6(), fc.constant(''), text);
+const peer = fc.record(
+  {
+    address: fc.record({ socket_address: fc.record({ address, port_value: fc.nat(65535) }, { requiredKeys: [] }) }, { requiredKeys: [] }),
+    service: text,
+    labels: fc.dictionary(token, text, { maxKeys: 3 }),
+    principal: fc.oneof(fc.constant('spiffe://cluster.local/ns/prod/sa/orders'), text),
+    certificate: text,
+  },
+  { requiredKeys: [] },
+);
+const http = fc.record(
+  {
+    id: text,
+    method: fc.oneof(fc.constantFrom('GET', 'post', 'DELETE', ''), text),
+    headers: fc.dictionary(headerName, text, { maxKeys: 8 }),
+    header_map: fc.record({ headers: fc.array(fc.record({ key: headerName, value: text, raw_value: fc.uint8Array({ maxLength: 12 }).map((u) => Buffer.from(u)) }, { requiredKeys: [] }), { maxLength: 5 }) }),
+    path: fc.oneof(fc.constantFrom('/api/orders', '/api/orders?x=1', '//admin', '/api/..%2Fadmin', '/', ''), text.map((t) => `/${t}`)),
+    host: fc.oneof(fc.constantFrom('orders.prod.svc.cluster.local:8080', '[::1]:80'), text),
+    scheme: fc.constantFrom('http', 'https', ''),
+    query: text,
+    fragment: text,
+    size: fc.nat(),
+    protocol: fc.constantFrom('HTTP/1.1', 'HTTP/2'),
+    body: text,
+  },
+  { requiredKeys: [] },
+);
+const checkRequestObject = fc.record(
+  {
+    attributes: fc.record(
+      {
+        source: peer,
+        destination: peer,
+        request: fc.record({ time: fc.record({ seconds: fc.nat(), nanos: fc.nat(999_999_999) }), http }, { requiredKeys: [] }),
+        context_extensions: fc.dictionary(token, text, { maxKeys: 3 }),
+        metadata_context: fc.record({ filter_metadata: fc.dictionary(token, fc.record({ fields: fc.dictionary(token, fc.record({ string_value: text })) }), { maxKeys: 2 }) }),
+        tls_session: fc.record({ sni: text }),
+      },
+      { requiredKeys: [] },
+    ),
+  },
+  { requiredKeys: [] },
+);
+
+describe('selective CheckRequest decoder', () => {
+  it('gives the checks the same request as protobufjs for requests encoded with the official protos', () => {
+    fc.assert(fc.property(checkRequestObject, (obj) => sameView(encode(obj))), { numRuns: fuzzRuns(500) });
+  });
+
+  it('on mutated bytes either throws or agrees with protobufjs wherever protobufjs decodes too', () => {
+    const mutated = fc.tuple(checkRequestObject, fc.array(fc.tuple(fc.nat(), fc.nat(255), fc.constantFrom('set', 'insert', 'delete', 'truncate')), { minLength: 1, maxLength: 4 })).map(([obj, edits]) => {
+      const bytes = [...encode(obj)];
+      for (const [at, v, op] of edits) {
+        if (bytes.length === 0) break;
+        const i = at % bytes.length;
+        if (op === 'set') bytes[i] = v;
+        else if (op === 'insert') bytes.splice(i, 0, v);
+        else if (op === 'delete') bytes.splice(i, 1);
+        else bytes.length = i;
+      }
+      return Buffer.from(bytes);
+    });
+    let agreed = 0;
+    fc.assert(
+      fc.property(mutated, (bytes) => {
+        let mine: WireCheckRequest;
+        try {
+          mine = decodeCheckRequest(bytes);
+        } catch (err) {
+          expect(err).toBeInstanceOf(WireDecodeError);
+          return;
+        }
+        const theirs = protobufjsDecode(bytes);
+        // protobufjs also decodes fields nothing reads (destination, time); garbage there is
+        // skipped here, which cannot change what the checks see.
+        if (theirs === UNDECODABLE_REQUEST) return;
+        agreed++;
+        for (const hops of [0, 1]) expect(normalized(mine, hops)).toEqual(normalized(theirs, hops));
+      }),
+      { numRuns: fuzzRuns(1000) },
+    );
+    expect(agreed).toBeGreaterThan(0);
+  });
+
+  it('decodes the fields the checks read, and skips unknown fields of every wire type', () => {
+    const bytes = encode({
+      attributes: {
+        source: { address: { socket_address: { address: '10.1.2.3', port_value: 5 } }, principal: 'spiffe://a' },
+        request: { http: { id: 'r1', method: 'GET', path: '/p?q', host: 'h', scheme: 'https', query: 'x', headers: { authorization: 'Bearer t' }, header_map: { headers: [{ key: 'k', raw_value: Buffer.from([0xff]) }] } } },
+        context_extensions: { a: 'b' },
+      },
+    });
+    // Unknown fields at the top level: varint (field 20), fixed64 (21), fixed32 (22), a group (23).
+    const extra = Buffer.from([0xa0, 0x01, 0x96, 0x01, 0xa9, 0x01, 1, 2, 3, 4, 5, 6, 7, 8, 0xb5, 0x01, 1, 2, 3, 4, 0xbb, 0x01, 0x08, 0x01, 0xbc, 0x01]);
+    const msg = decodeCheckRequest(Buffer.concat([extra, bytes]));
+    expect(msg.attributes?.source?.address?.socket_address?.address).toBe('10.1.2.3');
+    expect(msg.attributes?.source?.principal).toBe('spiffe://a');
+    const h = msg.attributes?.request?.http;
+    expect([h?.id, h?.method, h?.path, h?.host, h?.scheme, h?.query]).toEqual(['r1', 'GET', '/p?q', 'h', 'https', 'x']);
+    expect(h?.headers?.authorization).toBe('Bearer t');
+    expect(h?.header_map?.headers?.[0]?.raw_value).toEqual(Buffer.from([0xff]));
+    expect(msg.attributes?.context_extensions?.a).toBe('b');
+  });
+
+  it('throws on truncation, lengths past the end, invalid wire types and runaway groups', () => {
+    const good = encode({ attributes: { request: { http: { path: '/x', method: 'GET' } } } });
+    for (let cut = 1; cut < good.length; cut++) expect(() => decodeCheckRequest(good.subarray(0, cut)), `cut at ${cut}`).toThrow(WireDecodeError);
+    expect(() => decodeCheckRequest(Buffer.from([0x0a, 0x05, 0x22, 0x10, 0x12]))).toThrow(/past the end/);
+    for (const wt of [4, 6, 7]) expect(() => decodeCheckRequest(Buffer.from([(9 << 3) | wt]))).toThrow(/invalid wire type/);
+    expect(() => decodeCheckRequest(Buffer.from([0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]))).toThrow(/10 bytes/);
+    expect(() => decodeCheckRequest(Buffer.alloc(40, (9 << 3) | 3))).toThrow(WireDecodeError);
+  });
+
+  it('keeps a header named __proto__ as an ordinary key and pollutes no prototype', () => {
+    // By hand: protobufjs' fromObject cannot even carry a "__proto__" map key.
+    const ld = (field: number, ...parts: (Buffer | string)[]) => {
+      const body = Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : p)));
+      return Buffer.concat([Buffer.from([(field << 3) | 2, body.length]), body]);
+    };
+    const entry = (k: string, v: string) => ld(3, ld(1, k), ld(2, v));
+    const bytes = ld(1, ld(4, ld(2, ld(2, 'GET'), ld(4, '/'), entry('__proto__', 'x'), entry('constructor', 'y'))));
+    const h = decodeCheckRequest(bytes).attributes?.request?.http?.headers;
+    expect(Object.hasOwn(h!, '__proto__')).toBe(true);
+    expect(h!['__proto__']).toBe('x');
+    expect(h!.constructor).toBe('y');
+    expect(({} as Record<string, unknown>).x).toBeUndefined();
+    expect(decodeCheckRequest(encode({ attributes: { request: { http: { method: 'GET', path: '/' } } } })).attributes?.request?.http?.headers?.constructor).toBeUndefined();
+  });
+});
