@@ -8,7 +8,10 @@ import { serverSchema } from '../../src/config/schema/server.js';
 import { bindGrpc, serverOptions } from '../../src/transport/grpc-server.js';
 import { loadProtos } from '../../src/transport/protos.js';
 import { READY_PREFIX } from './proc.js';
+import { tuneHeap } from '../../src/cli/heap-tuning.js';
 
+// The same runtime as the server under test.
+tuneHeap();
 const address = process.argv[2] ?? '127.0.0.1:0';
 const server = new grpc.Server(serverOptions(serverSchema.parse({}).limits));
 server.addService(loadProtos().authorization, {

@@ -10,6 +10,7 @@ import { validate } from '../../src/config/load.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { announceReady, shareClusterMetrics, startCluster } from '../../src/transport/workers.js';
+import { tuneHeap } from '../../src/cli/heap-tuning.js';
 import { READY_PREFIX } from './proc.js';
 
 export interface StateSeed {
@@ -31,6 +32,8 @@ export interface ServerReady {
   readonly workers: number;
 }
 
+// As `serve` does.
+tuneHeap();
 const spec = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as ServerSpec;
 const loaded = validate(spec.config, 'bench', false);
 if (!loaded.ok) {

@@ -3,6 +3,7 @@ import { ENV_VARS, loadConfig } from '../config/load.js';
 import { createLoggers } from '../observability/logger.js';
 import { announceReady, shareClusterMetrics, startCluster } from '../transport/workers.js';
 import { parse, usageFailed } from './args.js';
+import { tuneHeap } from './heap-tuning.js';
 
 const USAGE = `Usage: zt-authz serve [--config FILE] [--grpc HOST:PORT] [--http HOST:PORT] [--redis URL] [--workers N]
 
@@ -51,6 +52,7 @@ export async function runServe(argv: string[]): Promise<number> {
     process.stderr.write('--workers must be a whole number from 1 to 64\n');
     return 2;
   }
+  tuneHeap();
   const { logger, decisions } = createLoggers(loaded.config.log.level);
   const role = startCluster({ workers, logger, shutdownGraceMs: loaded.config.server.shutdown_grace_ms });
   // The primary only supervises: it forwards signals and exits when the workers do.

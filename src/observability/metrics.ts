@@ -8,7 +8,9 @@ import { FastHistogram } from './fast-histogram.js';
  */
 export function createMetrics() {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
+  // The event-loop-lag monitor samples on a timer; prom-client's 10 ms default wakes an idle
+  // sidecar 100 times a second (measured: 13 ms of CPU per second doing nothing, in every pod).
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 100 });
   /**
    * Decisions are counted on the hot path as plain numbers (index: REASON_INDEX) and added to the
    * prom-client counter when /metrics is scraped: a labelled inc() hashes its label set on every

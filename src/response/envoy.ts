@@ -30,10 +30,16 @@ const F = {
   deniedBody: 3,
 } as const;
 
-/** A Struct map entry {key: 1, value: 2 = Value{string_value: 3}}. */
-function structString(w: PbWriter, key: string, value: string): void {
-  w.begin(1).string(1, key).begin(2).string(3, value).end().end();
+/** A Struct map entry {key: 1, value: 2 = Value{string_value: 3}}; `key` is the pre-encoded key field. */
+function structString(w: PbWriter, key: Buffer, value: string): void {
+  w.begin(1).raw(key).begin(2).string(3, value).end().end();
 }
+
+/** A string field, encoded once: the constant keys of headers and metadata entries. */
+const keyField = (field: number, key: string) => preencode((w) => w.string(field, key));
+
+/** HeaderValueOption.append_action (field 3) = OVERWRITE_IF_EXISTS_OR_ADD. */
+const APPEND_OVERWRITE = preencode((w) => w.uint(3, OVERWRITE));
 
 /** The CheckResponse shape @grpc/proto-loader serialises (keepCase). */
 export interface WireCheckResponse {
@@ -77,35 +83,48 @@ export class EnvoyResponder {
    */
   encode(d: Decision): Buffer {
     const w = this.writer.reset();
+    const k = this.wire.keys;
     if (d.allow) {
       w.raw(this.wire.okStatus).begin(F.ok);
-      this.header(w, F.okHeaders, this.headers.decision_id, d.decisionId);
-      this.header(w, F.okHeaders, this.headers.risk_score, String(d.riskScore ?? 0));
-      if (d.sub) this.header(w, F.okHeaders, this.headers.user_id, d.sub);
+      this.header(w, F.okHeaders, k.decisionIdHeader, d.decisionId);
+      this.header(w, F.okHeaders, k.riskHeader, this.riskText(d.riskScore ?? 0));
+      if (d.sub) this.header(w, F.okHeaders, k.userHeader, d.sub);
       w.raw(d.sub ? this.wire.removeWithUser : this.wire.removeWithoutUser);
-      if (d.shadowed && d.shadowed.length > 0) this.header(w, F.okResponseHeaders, SHADOW_HEADER, d.shadowed.join(','));
+      if (d.shadowed && d.shadowed.length > 0) this.header(w, F.okResponseHeaders, k.shadowHeader, d.shadowed.join(','));
       w.end();
     } else {
       const pre = this.wire.deny.get(d.reason)!;
       w.raw(pre.status).begin(F.denied).raw(pre.httpStatusAndHeaders);
-      this.header(w, F.deniedHeaders, this.headers.decision_id, d.decisionId);
+      this.header(w, F.deniedHeaders, k.decisionIdHeader, d.decisionId);
       const challenge = d.challenge ? bearerChallenge(d) : pre.challenge;
-      if (challenge) this.header(w, F.deniedHeaders, 'www-authenticate', challenge);
+      if (challenge) this.header(w, F.deniedHeaders, k.challengeHeader, challenge);
       w.string(F.deniedBody, denyBody(d.reason, d.decisionId)).end();
     }
     w.begin(F.metadata);
-    structString(w, 'decision_id', d.decisionId);
+    structString(w, k.decisionIdField, d.decisionId);
     w.raw(this.wire.reasonEntry.get(d.reason)!);
-    if (d.sub) structString(w, 'sub', d.sub);
-    if (d.riskScore !== undefined) w.begin(1).string(1, 'risk_score').begin(2).double(2, d.riskScore).end().end();
-    if (d.resource) structString(w, 'resource', d.resource);
+    if (d.sub) structString(w, k.subField, d.sub);
+    if (d.riskScore !== undefined) w.begin(1).raw(k.riskField).begin(2).double(2, d.riskScore).end().end();
+    if (d.resource) structString(w, k.resourceField, d.resource);
     return w.end().finish();
   }
 
-  private header(w: PbWriter, field: number, key: string, value: string): void {
-    w.begin(field).begin(1).string(1, key).string(2, value).end().uint(3, OVERWRITE).end();
+  /** HeaderValueOption {header: {key, value}, append_action}; `key` is the pre-encoded key field. */
+  private header(w: PbWriter, field: number, key: Buffer, value: string): void {
+    w.begin(field).begin(1).raw(key).string(2, value).end().raw(APPEND_OVERWRITE).end();
   }
 
+  /** Risk scores repeat (a user keeps one until it changes): number-to-text once per value. */
+  private riskText(score: number): string {
+    let t = this.riskTexts.get(score);
+    if (t === undefined) {
+      if (this.riskTexts.size >= 1024) this.riskTexts.clear();
+      this.riskTexts.set(score, (t = String(score)));
+    }
+    return t;
+  }
+
+  private readonly riskTexts = new Map<number, string>();
   private readonly writer = new PbWriter();
   private readonly wire: ReturnType<EnvoyResponder['precompute']>;
 
@@ -116,8 +135,8 @@ export class EnvoyResponder {
         status: preencode((w) => w.begin(F.status).uint(1, spec.grpc).string(2, reason).end()),
         httpStatusAndHeaders: preencode((w) => {
           w.begin(1).uint(1, spec.http).end();
-          this.header(w, F.deniedHeaders, 'content-type', 'application/json');
-          this.header(w, F.deniedHeaders, REASON_HEADER, reason);
+          this.header(w, F.deniedHeaders, keyField(1, 'content-type'), 'application/json');
+          this.header(w, F.deniedHeaders, keyField(1, REASON_HEADER), reason);
         }),
         challenge: bearerChallenge({ allow: false, reason, decisionId: '' }),
       });
@@ -130,7 +149,18 @@ export class EnvoyResponder {
       deny,
       removeWithUser: removals(this.removeWithUser),
       removeWithoutUser: removals(this.removeWithoutUser),
-      reasonEntry: new Map((Object.keys(REASONS) as Reason[]).map((r) => [r, preencode((w) => structString(w, 'reason', r))])),
+      reasonEntry: new Map((Object.keys(REASONS) as Reason[]).map((r) => [r, preencode((w) => structString(w, keyField(1, 'reason'), r))])),
+      keys: {
+        decisionIdHeader: keyField(1, this.headers.decision_id),
+        riskHeader: keyField(1, this.headers.risk_score),
+        userHeader: keyField(1, this.headers.user_id),
+        shadowHeader: keyField(1, SHADOW_HEADER),
+        challengeHeader: keyField(1, 'www-authenticate'),
+        decisionIdField: keyField(1, 'decision_id'),
+        subField: keyField(1, 'sub'),
+        riskField: keyField(1, 'risk_score'),
+        resourceField: keyField(1, 'resource'),
+      },
     };
   }
 

@@ -86,11 +86,15 @@ export class PbWriter {
   }
 
   /** Pre-encoded bytes of whole fields (built once at startup). */
-  raw(bytes: Buffer): this {
-    this.ensure(bytes.length);
-    // TypedArray#set is a V8 builtin; Buffer#copy goes through more JS and a C++ call.
-    this.buf.set(bytes, this.pos);
-    this.pos += bytes.length;
+  raw(bytes: Uint8Array): this {
+    const n = bytes.length;
+    this.ensure(n);
+    const buf = this.buf;
+    const p = this.pos;
+    // Keys and flags are a few bytes: a loop beats TypedArray#set's call overhead there.
+    if (n <= 32) for (let i = 0; i < n; i++) buf[p + i] = bytes[i]!;
+    else buf.set(bytes, p);
+    this.pos = p + n;
     return this;
   }
 
