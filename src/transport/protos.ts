@@ -50,48 +50,34 @@ export function loadProtos(): LoadedProtos {
     envoy: { service: { auth: { v3: { Authorization: grpc.ServiceClientConstructor } } } };
     grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } };
   };
-  const authorization = tuneCheckMethod(pkg.envoy.service.auth.v3.Authorization.service);
+  const service = pkg.envoy.service.auth.v3.Authorization.service;
   cached = {
-    authorization,
-    authorizationServer: withRequestDecoder(authorization, decodeCheckRequest),
+    authorization: tuneCheckMethod(service, protobufjsCheckRequestDecoder()),
+    authorizationServer: tuneCheckMethod(service, decodeCheckRequest),
     health: pkg.grpc.health.v1.Health.service,
   };
   return cached;
 }
 
-/**
- * The server side of Check, tuned for the hot path:
- * - requests are decoded by protobufjs (proto-loader's own engine) without the toObject copy
- *   proto-loader adds: the checks only read fields, and absent ones read as null or '' defaults;
- * - bytes that do not decode become UNDECODABLE_REQUEST (an explicit request_invalid deny);
- * - a response that is already a Buffer (EnvoyResponder.encode) is sent as is.
- */
-function tuneCheckMethod(service: grpc.ServiceDefinition): grpc.ServiceDefinition {
-  const check = service.Check;
-  if (!check) throw new Error('Authorization service has no Check method');
+/** protobufjs (proto-loader's own engine) decoding CheckRequest without the toObject copy proto-loader adds. */
+function protobufjsCheckRequestDecoder(): (bytes: Buffer) => unknown {
   const root = new protobuf.Root();
   root.resolvePath = (_origin, target) => (existsSync(join(PROTO_DIR, target)) ? join(PROTO_DIR, target) : target);
   root.loadSync('envoy/service/auth/v3/external_auth.proto', { keepCase: true });
   const CheckRequest = root.lookupType('envoy.service.auth.v3.CheckRequest');
-  return {
-    ...service,
-    Check: {
-      ...check,
-      requestDeserialize: (bytes: Buffer) => {
-        try {
-          return CheckRequest.decode(bytes);
-        } catch {
-          return UNDECODABLE_REQUEST;
-        }
-      },
-      responseSerialize: (value: unknown) => (Buffer.isBuffer(value) ? value : check.responseSerialize(value)),
-    },
-  };
+  return (bytes) => CheckRequest.decode(bytes);
 }
 
-/** The same Check method with another request decoder; a decoder that throws yields UNDECODABLE_REQUEST. */
-function withRequestDecoder(service: grpc.ServiceDefinition, decode: (bytes: Buffer) => unknown): grpc.ServiceDefinition {
-  const check = service.Check!;
+/**
+ * Check, tuned for the hot path:
+ * - requests are decoded by `decode`; the checks only read fields, and absent ones read as
+ *   undefined, null or '' defaults;
+ * - bytes that do not decode become UNDECODABLE_REQUEST (an explicit request_invalid deny);
+ * - a response that is already a Buffer (EnvoyResponder.encode) is sent as is.
+ */
+function tuneCheckMethod(service: grpc.ServiceDefinition, decode: (bytes: Buffer) => unknown): grpc.ServiceDefinition {
+  const check = service.Check;
+  if (!check) throw new Error('Authorization service has no Check method');
   return {
     ...service,
     Check: {
@@ -103,6 +89,7 @@ function withRequestDecoder(service: grpc.ServiceDefinition, decode: (bytes: Buf
           return UNDECODABLE_REQUEST;
         }
       },
+      responseSerialize: (value: unknown) => (Buffer.isBuffer(value) ? value : check.responseSerialize(value)),
     },
   };
 }
