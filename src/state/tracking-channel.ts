@@ -22,7 +22,10 @@ export interface ChannelEvents {
 export class TrackingChannel {
   private subId: number | undefined;
   private healthy = false;
+  /** Bumped when either connection closes: a tracking setup begun before that is stale. */
   private generation = 0;
+  /** Bumped when the subscriber closes or starts a setup: only its own setup may set subId. */
+  private subGeneration = 0;
   private failedBeats = 0;
   private closed = false;
 
@@ -43,6 +46,10 @@ export class TrackingChannel {
     });
     sub.on('ready', () => void this.setupSubscriber());
     tracker.on('ready', () => void this.enableTracking());
+    sub.on('close', () => {
+      this.subGeneration++;
+      this.subId = undefined;
+    });
     for (const conn of [sub, tracker]) {
       conn.on('close', () => this.lost());
       // ioredis logs unhandled 'error' events to stderr; connection errors are reported via health.
@@ -56,7 +63,6 @@ export class TrackingChannel {
 
   private lost(): void {
     this.generation++;
-    if (this.sub.status !== 'ready') this.subId = undefined;
     this.setHealthy(false);
   }
 
@@ -67,17 +73,22 @@ export class TrackingChannel {
   }
 
   private async setupSubscriber(): Promise<void> {
-    const gen = ++this.generation;
+    // Only a newer subscriber connection or setup makes this one stale. (The tracker dropping
+    // meanwhile, as both do in a failover, must not: the subscriber would be left subscribed
+    // with no id, and tracking could never be pointed at it again.)
+    const gen = ++this.subGeneration;
     this.setHealthy(false);
     try {
       // The id must be read before SUBSCRIBE: a RESP2 connection in subscribe mode accepts no CLIENT command.
       const id = Number(await this.sub.client('ID'));
       await this.sub.subscribe(INVALIDATE);
-      if (gen !== this.generation) return;
+      if (gen !== this.subGeneration) return;
       this.subId = id;
       await this.enableTracking();
     } catch (err) {
       this.logger.warn({ err: (err as Error).message, node: this.name }, 'redis invalidation subscriber setup failed');
+      // A half-set-up subscriber (say, SUBSCRIBE timed out) would stay without an id: start over.
+      if (gen === this.subGeneration && this.sub.status === 'ready') this.sub.disconnect(true);
     }
   }
 
