@@ -102,7 +102,7 @@ class Reader {
     return b;
   }
 
-  skip(wireType: number, end: number, depth = 0): void {
+  skipField(wireType: number, end: number, depth = 0): void {
     switch (wireType) {
       case 0:
         this.varint(end);
@@ -118,7 +118,7 @@ class Reader {
         for (;;) {
           const wt = this.varint(end) & 7;
           if (wt === 4) return;
-          this.skip(wt, end, depth + 1);
+          this.skipField(wt, end, depth + 1);
         }
       }
       case 5:
@@ -143,7 +143,7 @@ export function decodeCheckRequest(buf: Buffer): WireCheckRequest {
   while (r.pos < end) {
     const tag = r.varint(end);
     if (tag >>> 3 === 1) msg.attributes = attributeContext(r, r.fieldEnd(end));
-    else r.skip(tag & 7, end);
+    else r.skipField(tag & 7, end);
   }
   return msg;
 }
@@ -166,7 +166,7 @@ function attributeContext(r: Reader, end: number): Attributes {
         a.context_extensions = mapEntry(r, r.fieldEnd(end), a.context_extensions ?? emptyMap());
         break;
       default:
-        r.skip(tag & 7, end);
+        r.skipField(tag & 7, end);
     }
   }
   return a;
@@ -185,7 +185,7 @@ function peer(r: Reader, end: number): WirePeer {
         p.principal = r.string(end);
         break;
       default:
-        r.skip(tag & 7, end);
+        r.skipField(tag & 7, end);
     }
   }
   return p;
@@ -197,7 +197,7 @@ function address(r: Reader, end: number): NonNullable<WirePeer['address']> {
   while (r.pos < end) {
     const tag = r.varint(end);
     if (tag >>> 3 !== 1) {
-      r.skip(tag & 7, end);
+      r.skipField(tag & 7, end);
       continue;
     }
     const saEnd = r.fieldEnd(end);
@@ -205,7 +205,7 @@ function address(r: Reader, end: number): NonNullable<WirePeer['address']> {
     while (r.pos < saEnd) {
       const t = r.varint(saEnd);
       if (t >>> 3 === 2) sa.address = r.string(saEnd);
-      else r.skip(t & 7, saEnd);
+      else r.skipField(t & 7, saEnd);
     }
     out.socket_address = sa;
   }
@@ -218,7 +218,7 @@ function request(r: Reader, end: number): NonNullable<Attributes['request']> {
   while (r.pos < end) {
     const tag = r.varint(end);
     if (tag >>> 3 === 2) out.http = httpRequest(r, r.fieldEnd(end));
-    else r.skip(tag & 7, end);
+    else r.skipField(tag & 7, end);
   }
   return out;
 }
@@ -253,7 +253,7 @@ function httpRequest(r: Reader, end: number): Http {
         h.header_map = headerMap(r, r.fieldEnd(end));
         break;
       default:
-        r.skip(tag & 7, end);
+        r.skipField(tag & 7, end);
     }
   }
   return h;
@@ -265,7 +265,7 @@ function headerMap(r: Reader, end: number): { headers: WireHeaderValue[] } {
   while (r.pos < end) {
     const tag = r.varint(end);
     if (tag >>> 3 !== 1) {
-      r.skip(tag & 7, end);
+      r.skipField(tag & 7, end);
       continue;
     }
     const hvEnd = r.fieldEnd(end);
@@ -283,7 +283,7 @@ function headerMap(r: Reader, end: number): { headers: WireHeaderValue[] } {
           hv.raw_value = r.bytes(hvEnd);
           break;
         default:
-          r.skip(t & 7, hvEnd);
+          r.skipField(t & 7, hvEnd);
       }
     }
     headers.push(hv);
@@ -308,7 +308,7 @@ function mapEntry(r: Reader, end: number, into: Record<string, string>): Record<
     const field = tag >>> 3;
     if (field === 1) key = r.interned(end, HEADER_NAMES);
     else if (field === 2) value = r.string(end);
-    else r.skip(tag & 7, end);
+    else r.skipField(tag & 7, end);
   }
   into[key] = value;
   return into;
