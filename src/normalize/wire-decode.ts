@@ -191,25 +191,26 @@ function peer(r: Reader, end: number): WirePeer {
   return p;
 }
 
-/** config.core.v3.Address: socket_address (1) → SocketAddress.address (2). */
+/** config.core.v3.Address: socket_address (1). */
 function address(r: Reader, end: number): NonNullable<WirePeer['address']> {
   const out: NonNullable<WirePeer['address']> = {};
   while (r.pos < end) {
     const tag = r.varint(end);
-    if (tag >>> 3 !== 1) {
-      r.skipField(tag & 7, end);
-      continue;
-    }
-    const saEnd = r.fieldEnd(end);
-    const sa: { address?: string } = {};
-    while (r.pos < saEnd) {
-      const t = r.varint(saEnd);
-      if (t >>> 3 === 2) sa.address = r.string(saEnd);
-      else r.skipField(t & 7, saEnd);
-    }
-    out.socket_address = sa;
+    if (tag >>> 3 === 1) out.socket_address = socketAddress(r, r.fieldEnd(end));
+    else r.skipField(tag & 7, end);
   }
   return out;
+}
+
+/** config.core.v3.SocketAddress: address (2). */
+function socketAddress(r: Reader, end: number): { address?: string } {
+  const sa: { address?: string } = {};
+  while (r.pos < end) {
+    const tag = r.varint(end);
+    if (tag >>> 3 === 2) sa.address = r.string(end);
+    else r.skipField(tag & 7, end);
+  }
+  return sa;
 }
 
 /** AttributeContext.Request: http (2). */
@@ -259,36 +260,37 @@ function httpRequest(r: Reader, end: number): Http {
   return h;
 }
 
-/** config.core.v3.HeaderMap: repeated HeaderValue headers (1) {key 1, value 2, raw_value 3}. */
+/** config.core.v3.HeaderMap: repeated HeaderValue headers (1). */
 function headerMap(r: Reader, end: number): { headers: WireHeaderValue[] } {
   const headers: WireHeaderValue[] = [];
   while (r.pos < end) {
     const tag = r.varint(end);
-    if (tag >>> 3 !== 1) {
-      r.skipField(tag & 7, end);
-      continue;
-    }
-    const hvEnd = r.fieldEnd(end);
-    const hv: WireHeaderValue = {};
-    while (r.pos < hvEnd) {
-      const t = r.varint(hvEnd);
-      switch (t >>> 3) {
-        case 1:
-          hv.key = r.interned(hvEnd, HEADER_NAMES);
-          break;
-        case 2:
-          hv.value = r.string(hvEnd);
-          break;
-        case 3:
-          hv.raw_value = r.bytes(hvEnd);
-          break;
-        default:
-          r.skipField(t & 7, hvEnd);
-      }
-    }
-    headers.push(hv);
+    if (tag >>> 3 === 1) headers.push(headerValue(r, r.fieldEnd(end)));
+    else r.skipField(tag & 7, end);
   }
   return { headers };
+}
+
+/** config.core.v3.HeaderValue: key (1), value (2), raw_value (3). */
+function headerValue(r: Reader, end: number): WireHeaderValue {
+  const hv: WireHeaderValue = {};
+  while (r.pos < end) {
+    const tag = r.varint(end);
+    switch (tag >>> 3) {
+      case 1:
+        hv.key = r.interned(end, HEADER_NAMES);
+        break;
+      case 2:
+        hv.value = r.string(end);
+        break;
+      case 3:
+        hv.raw_value = r.bytes(end);
+        break;
+      default:
+        r.skipField(tag & 7, end);
+    }
+  }
+  return hv;
 }
 
 /**

@@ -66,7 +66,7 @@ export function createMetrics() {
       registers: [registry],
     }),
     /** Token-cache lookups on the hot path, as plain numbers folded in at scrape (see decisionCounts). */
-    tokenCacheCounts: tokenCacheCounts,
+    tokenCacheCounts,
     tokenCache: new Counter({
       name: 'zt_authz_token_cache_total',
       help: 'Verified-token cache lookups',

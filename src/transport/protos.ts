@@ -59,13 +59,22 @@ export function loadProtos(): LoadedProtos {
   return cached;
 }
 
-/** protobufjs (proto-loader's own engine) decoding CheckRequest without the toObject copy proto-loader adds. */
+/**
+ * protobufjs (proto-loader's own engine) decoding CheckRequest without the toObject copy
+ * proto-loader adds. Loaded on first use: zt-authz itself never calls it (only the bench's
+ * baseline does), and its Root would otherwise sit in every sidecar's heap.
+ */
 function protobufjsCheckRequestDecoder(): (bytes: Buffer) => unknown {
-  const root = new protobuf.Root();
-  root.resolvePath = (_origin, target) => (existsSync(join(PROTO_DIR, target)) ? join(PROTO_DIR, target) : target);
-  root.loadSync('envoy/service/auth/v3/external_auth.proto', { keepCase: true });
-  const CheckRequest = root.lookupType('envoy.service.auth.v3.CheckRequest');
-  return (bytes) => CheckRequest.decode(bytes);
+  let CheckRequest: protobuf.Type | undefined;
+  return (bytes) => {
+    if (CheckRequest === undefined) {
+      const root = new protobuf.Root();
+      root.resolvePath = (_origin, target) => (existsSync(join(PROTO_DIR, target)) ? join(PROTO_DIR, target) : target);
+      root.loadSync('envoy/service/auth/v3/external_auth.proto', { keepCase: true });
+      CheckRequest = root.lookupType('envoy.service.auth.v3.CheckRequest');
+    }
+    return CheckRequest.decode(bytes);
+  };
 }
 
 /**
