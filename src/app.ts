@@ -11,6 +11,7 @@ import { createDecisionIds } from './decision/ids.js';
 import { createAuthenticator } from './identity/authenticator.js';
 import type { Authenticator } from './identity/types.js';
 import { compileCidrs } from './normalize/cidr.js';
+import { WantedHeaders } from './normalize/wanted-headers.js';
 import { createLoggers, type Logger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { compilePolicy } from './policy/index.js';
@@ -48,6 +49,7 @@ interface Active {
   readonly checker: Checker;
   readonly envoy: EnvoyResponder;
   readonly http: HttpResponder;
+  readonly wantedHeaders: WantedHeaders;
 }
 
 export class App {
@@ -127,7 +129,16 @@ export class App {
         'SHADOW MODE: these checks only log and count would-be denies (zt_authz_would_deny_total); requests they would deny are allowed',
       );
     }
-    return { config, hash, policy, engine, checker, envoy: new EnvoyResponder(config.policy.headers), http: new HttpResponder(config.policy.headers) };
+    return {
+      config,
+      hash,
+      policy,
+      engine,
+      checker,
+      envoy: new EnvoyResponder(config.policy.headers),
+      http: new HttpResponder(config.policy.headers),
+      wantedHeaders: WantedHeaders.of(config),
+    };
   }
 
   private async listen(): Promise<void> {
@@ -137,6 +148,7 @@ export class App {
       responder: () => this.active.envoy,
       health: this.health,
       logger: this.logger,
+      wantedHeaders: () => this.active.wantedHeaders,
     });
     this.grpcAddress = await bindGrpc(this.grpcServer, cfg.grpc.address);
     if (cfg.http.address !== '') {

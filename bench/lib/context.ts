@@ -210,6 +210,50 @@ export class BenchContext {
     }
     return { baseline: base, servers: per, decisions, measured, commands };
   }
+  /**
+   * Rounds in which the baseline and one server share the server core at the same time, each
+   * driven by its own h2load (both on the load CPU) with the same load. The kernel splits the core
+   * between the two busy processes, so the ratio of their rates is the ratio of their costs per
+   * call, and whatever slows the machine down in a given millisecond slows both. Sequential rounds
+   * cannot cancel that: here two runs a few seconds apart differ by up to 2x. The CPU time each
+   * process got is returned so the split can be checked.
+   */
+  async simultaneousH2load(
+    baseline: RunningBaseline,
+    server: RunningServer,
+    bodyFile: string,
+  ): Promise<{ baseline: number[]; server: number[]; serverCpuShare: number[]; perCpuSecond: number[]; decisions: Map<string, number>; measured: number; commands: string[] }> {
+    const base: number[] = [];
+    const srv: number[] = [];
+    const share: number[] = [];
+    // Calls per CPU-second, server over baseline: the ratio with an uneven split taken out.
+    const perCpu: number[] = [];
+    const decisions = new Map<string, number>();
+    let measured = 0;
+    const commands: string[] = [];
+    for (let r = 0; r < this.opts.rounds; r++) {
+      const before = await server.scrape();
+      const cpuBefore = [treeCpuSeconds(baseline.pid), treeCpuSeconds(server.pid)] as const;
+      const [b, s] = await Promise.all([this.h2load(baseline, bodyFile), this.h2load(server, bodyFile)]);
+      const cpuB = treeCpuSeconds(baseline.pid) - cpuBefore[0];
+      const cpuS = treeCpuSeconds(server.pid) - cpuBefore[1];
+      const after = await server.scrape();
+      assertClean(b, baseline.label);
+      assertClean(s, server.label);
+      base.push(b.reqPerSec);
+      srv.push(s.reqPerSec);
+      share.push(cpuS / (cpuS + cpuB));
+      perCpu.push(s.succeeded / cpuS / (b.succeeded / cpuB));
+      measured += s.succeeded;
+      for (const [k, v] of decisionDelta(before, after)) decisions.set(k, (decisions.get(k) ?? 0) + v);
+      if (r === 0) commands.push(`${b.command}  &  ${s.command}   (at the same time)`);
+      this.log(
+        `  simultaneous round ${r + 1}/${this.opts.rounds}: ${baseline.label} ${fmt(b.reqPerSec)} req/s, ${server.label} ${fmt(s.reqPerSec)} req/s ` +
+          `(${(s.reqPerSec / b.reqPerSec).toFixed(2)}x; CPU split ${Math.round(100 * (1 - share.at(-1)!))}/${Math.round(100 * share.at(-1)!)})`,
+      );
+    }
+    return { baseline: base, server: srv, serverCpuShare: share, perCpuSecond: perCpu, decisions, measured, commands };
+  }
 }
 
 function assertClean(r: H2loadResult, label: string): void {
@@ -246,12 +290,27 @@ export function checkExact(expected: ReadonlyMap<string, number>, observed: Read
 
 /** VmRSS of a process and its children (cluster workers), bytes. */
 export function treeRss(pid: number): number {
+  return sumOverTree(pid, (p) => {
+    const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1];
+    return kb ? Number(kb) * 1024 : 0;
+  });
+}
+
+/** utime + stime of a process and its children (cluster workers), seconds. */
+export function treeCpuSeconds(pid: number): number {
+  return sumOverTree(pid, (p) => {
+    const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15, in USER_HZ (100).
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  });
+}
+
+function sumOverTree(pid: number, of: (pid: number) => number): number {
   let total = 0;
   const visit = (p: number) => {
     try {
-      const status = readFileSync(`/proc/${p}/status`, 'utf8');
-      const kb = /VmRSS:\s+(\d+) kB/.exec(status)?.[1];
-      if (kb) total += Number(kb) * 1024;
+      total += of(p);
       const children = readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim();
       for (const c of children.split(/\s+/).filter(Boolean)) visit(Number(c));
     } catch {

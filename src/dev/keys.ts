@@ -8,6 +8,7 @@ import type { JWK } from 'jose';
 
 export const DEV_ISSUER = 'https://dev.zt-authz.invalid';
 export const DEV_AUDIENCE = 'zt-authz-dev';
+export const DEV_TOKEN_HEADER = 'authorization';
 
 export const DEV_PRIVATE_JWKS: readonly (JWK & { kid: string; alg: string })[] = [
   {

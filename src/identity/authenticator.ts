@@ -1,6 +1,6 @@
 import type { Algorithm, IdentityConfig, IssuerConfig } from '../config/schema/identity.js';
 import type { AuthResult, Identity, NormalizedRequest } from '../decision/types.js';
-import { DEV_AUDIENCE, DEV_ISSUER, DEV_PUBLIC_JWKS } from '../dev/keys.js';
+import { DEV_AUDIENCE, DEV_ISSUER, DEV_PUBLIC_JWKS, DEV_TOKEN_HEADER } from '../dev/keys.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { DenyReason } from '../reasons.js';
@@ -239,7 +239,7 @@ function resolveIssuers(cfg: IdentityConfig, logger: Logger): ResolvedIssuer[] {
       audiences: [DEV_AUDIENCE],
       algorithms,
       keys: { refresh_interval_s: 0, fetch_timeout_ms: 1, unknown_kid_cooldown_s: 0, unknown_kid_wait_ms: 1 },
-      token_header: 'authorization',
+      token_header: DEV_TOKEN_HEADER,
       token_scheme: 'Bearer',
       devSource: { kind: 'static', jwks: DEV_PUBLIC_JWKS },
     },

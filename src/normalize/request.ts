@@ -71,6 +71,7 @@ function headerObject(map: Record<string, string> | undefined, list: WireHeaderV
 }
 
 function hostOnly(authority: string): string {
+  if (isBareHostName(authority)) return authority;
   let host = authority.toLowerCase();
   if (host.startsWith('[')) {
     const close = host.indexOf(']');
@@ -81,4 +82,15 @@ function hostOnly(authority: string): string {
   // `app.example.com.` is the same host as `app.example.com`; a trailing dot must not dodge host rules.
   if (host.endsWith('.')) host = host.slice(0, -1);
   return host;
+}
+
+/** Lower-case letters, digits, '-' and '.', not ending in '.': what Envoy nearly always sends, already normal. */
+function isBareHostName(s: string): boolean {
+  const n = s.length;
+  if (n === 0 || s.charCodeAt(n - 1) === 0x2e) return false;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (!((c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x2e)) return false;
+  }
+  return true;
 }

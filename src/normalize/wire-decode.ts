@@ -1,4 +1,5 @@
 import type { WireCheckRequest, WireHeaderValue, WirePeer } from './check-request.js';
+import { FOLD, nameTable, type FoldTable, type NameTable, type WantedHeaders } from './wanted-headers.js';
 
 /**
  * Decodes, straight from the protobuf bytes, only the parts of a CheckRequest that the checks read
@@ -19,17 +20,8 @@ export class WireDecodeError extends Error {}
 
 const MAX_GROUP_DEPTH = 32;
 
-/** Strings by UTF-8 length: comparing a few bytes is cheaper than creating a string per header. */
-type InternTable = (readonly [Uint8Array, string])[][];
-
-function internTable(words: readonly string[]): InternTable {
-  const t: InternTable = [];
-  for (const w of words) (t[Buffer.byteLength(w)] ??= []).push([Buffer.from(w), w]);
-  return t;
-}
-
 /** Header names Envoy and Istio send on nearly every request. */
-const HEADER_NAMES = internTable([
+const HEADER_NAMES = nameTable([
   ':authority', ':method', ':path', ':scheme', 'host', 'user-agent', 'accept', 'accept-encoding', 'accept-language',
   'authorization', 'cookie', 'content-type', 'content-length', 'origin', 'referer', 'x-request-id', 'x-forwarded-for',
   'x-forwarded-proto', 'x-forwarded-client-cert', 'x-envoy-attempt-count', 'x-envoy-external-address',
@@ -37,14 +29,18 @@ const HEADER_NAMES = internTable([
   'x-b3-parentspanid', 'x-b3-sampled',
 ]);
 
-const SHORT_VALUES = internTable(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS', 'http', 'https']);
+const SHORT_VALUES = nameTable(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS', 'http', 'https']);
 
 /** Buffer's own UTF-8 decoder without toString's argument handling (protobufjs calls it too). */
 type Utf8Sliceable = Buffer & { utf8Slice(start: number, end: number): string };
 
 class Reader {
   pos = 0;
-  constructor(readonly buf: Buffer) {}
+  constructor(
+    readonly buf: Buffer,
+    /** The headers map entries to keep and to fold; undefined keeps them all. */
+    readonly wanted: WantedHeaders | undefined,
+  ) {}
 
   /** The low 32 bits of a varint of at most 10 bytes, which must end before `end`. */
   varint(end: number): number {
@@ -75,24 +71,16 @@ class Reader {
   }
 
   /** As string(), but returns the table's own string when the bytes spell one of its entries. */
-  interned(end: number, table: InternTable): string {
+  interned(end: number, table: NameTable): string {
     const fieldEnd = this.fieldEnd(end);
-    const len = fieldEnd - this.pos;
-    const candidates = table[len];
-    if (candidates !== undefined) {
-      const buf = this.buf;
-      for (const [bytes, str] of candidates) {
-        let i = 0;
-        while (i < len && buf[this.pos + i] === bytes[i]) i++;
-        if (i === len) {
-          this.pos = fieldEnd;
-          return str;
-        }
-      }
-    }
-    const s = len === 0 ? '' : (this.buf as Utf8Sliceable).utf8Slice(this.pos, fieldEnd);
+    const s = lookup(this.buf, this.pos, fieldEnd, table) ?? (fieldEnd === this.pos ? '' : (this.buf as Utf8Sliceable).utf8Slice(this.pos, fieldEnd));
     this.pos = fieldEnd;
     return s;
+  }
+
+  /** A string of bytes [start, end) read earlier. */
+  slice(start: number, end: number): string {
+    return start === end ? '' : (this.buf as Utf8Sliceable).utf8Slice(start, end);
   }
 
   bytes(end: number): Buffer {
@@ -135,9 +123,24 @@ class Reader {
   }
 }
 
-/** Throws WireDecodeError for bytes that are not a well-formed CheckRequest. */
-export function decodeCheckRequest(buf: Buffer): WireCheckRequest {
-  const r = new Reader(buf);
+function lookup(buf: Buffer, start: number, end: number, table: NameTable): string | undefined {
+  const len = end - start;
+  const candidates = table[len];
+  if (candidates === undefined) return undefined;
+  for (const [bytes, str] of candidates) {
+    let i = 0;
+    while (i < len && buf[start + i] === bytes[i]) i++;
+    if (i === len) return str;
+  }
+  return undefined;
+}
+
+/**
+ * Throws WireDecodeError for bytes that are not a well-formed CheckRequest. With `wanted`, the
+ * `headers` map keeps only those names (header_map, the raw form, is kept whole).
+ */
+export function decodeCheckRequest(buf: Buffer, wanted?: WantedHeaders): WireCheckRequest {
+  const r = new Reader(buf, wanted);
   const end = buf.length;
   const msg: WireCheckRequest = {};
   while (r.pos < end) {
@@ -225,6 +228,22 @@ function request(r: Reader, end: number): NonNullable<Attributes['request']> {
 }
 
 function httpRequest(r: Reader, end: number): Http {
+  const wanted = r.wanted;
+  if (wanted === undefined) return httpFields(r, end, undefined);
+  const start = r.pos;
+  foldStart.fill(-1);
+  const h = httpFields(r, end, wanted);
+  if (h.header_map === undefined) {
+    foldInto(r, h);
+    return h;
+  }
+  // The raw header_map form (Envoy's encode_raw_headers) as well: normalisation merges both
+  // header forms, so keep every header (rare enough to decode twice).
+  r.pos = start;
+  return httpFields(r, end, undefined);
+}
+
+function httpFields(r: Reader, end: number, wanted: WantedHeaders | undefined): Http {
   const h: Http = {};
   while (r.pos < end) {
     const tag = r.varint(end);
@@ -236,7 +255,7 @@ function httpRequest(r: Reader, end: number): Http {
         h.method = r.interned(end, SHORT_VALUES);
         break;
       case 3:
-        h.headers = mapEntry(r, r.fieldEnd(end), h.headers ?? emptyMap());
+        h.headers = wanted === undefined ? mapEntry(r, r.fieldEnd(end), h.headers ?? emptyMap()) : wantedEntry(r, r.fieldEnd(end), h.headers ?? emptyMap(), wanted.table, wanted.fold);
         break;
       case 4:
         h.path = r.string(end);
@@ -294,11 +313,17 @@ function headerValue(r: Reader, end: number): WireHeaderValue {
 }
 
 /**
- * Maps get no prototype, so a header named "__proto__" or "constructor" is an ordinary key (a
- * plain object would drop the first and invent the second).
+ * Maps inherit nothing, so a header named "__proto__" or "constructor" is an ordinary key (a
+ * plain object would drop the first and invent the second). A constructor whose prototype is
+ * itself prototype-less gives that safety without Object.create(null)'s dictionary mode: the
+ * objects stay in V8's fast mode and share a hidden class across requests (and, once the wanted
+ * headers bound the names, the shapes are few).
  */
+function StringMap(): void {}
+StringMap.prototype = Object.create(null) as object;
+
 function emptyMap(): Record<string, string> {
-  return Object.create(null) as Record<string, string>;
+  return new (StringMap as unknown as new () => Record<string, string>)();
 }
 
 /** One map<string, string> entry {key 1, value 2}; absent parts are ''. */
@@ -314,4 +339,72 @@ function mapEntry(r: Reader, end: number, into: Record<string, string>): Record<
   }
   into[key] = value;
   return into;
+}
+
+/**
+ * Byte ranges of the folded headers of the HttpRequest being decoded (-1: absent). Module-level
+ * because decoding is synchronous and this way a request allocates nothing for them.
+ */
+const foldStart = new Int32Array(FOLD.id + 1);
+const foldEnd = new Int32Array(FOLD.id + 1);
+
+/** As mapEntry, for a key in `wanted` only: any other entry is stepped over without a string. */
+function wantedEntry(r: Reader, end: number, into: Record<string, string>, wanted: NameTable, fold: FoldTable): Record<string, string> {
+  // The last key field decides, as in mapEntry; protobuf allows the value to come first.
+  let keyStart = -1;
+  let keyEnd = -1;
+  let valueStart = 0;
+  let valueEnd = 0;
+  while (r.pos < end) {
+    const tag = r.varint(end);
+    const field = tag >>> 3;
+    if (field === 1) {
+      keyEnd = r.fieldEnd(end);
+      keyStart = r.pos;
+      r.pos = keyEnd;
+    } else if (field === 2) {
+      valueEnd = r.fieldEnd(end);
+      valueStart = r.pos;
+      r.pos = valueEnd;
+    } else r.skipField(tag & 7, end);
+  }
+  if (keyStart < 0) return into;
+  const slot = foldSlot(r.buf, keyStart, keyEnd, fold);
+  if (slot >= 0) {
+    foldStart[slot] = valueStart;
+    foldEnd[slot] = valueEnd;
+    return into;
+  }
+  const key = lookup(r.buf, keyStart, keyEnd, wanted);
+  if (key !== undefined) into[key] = r.slice(valueStart, valueEnd);
+  return into;
+}
+
+function foldSlot(buf: Buffer, start: number, end: number, table: FoldTable): number {
+  const len = end - start;
+  const candidates = table[len];
+  if (candidates === undefined) return -1;
+  for (const [bytes, slot] of candidates) {
+    let i = 0;
+    while (i < len && buf[start + i] === bytes[i]) i++;
+    if (i === len) return slot;
+  }
+  return -1;
+}
+
+/** A folded header's value ('' when absent), interned through `table` when given. */
+function folded(r: Reader, slot: number, table?: NameTable): string {
+  const start = foldStart[slot]!;
+  if (start < 0) return '';
+  const end = foldEnd[slot]!;
+  return (table && lookup(r.buf, start, end, table)) ?? r.slice(start, end);
+}
+
+/** Fills an empty field from its header, as normalizeCheckRequest's `field || header` would. */
+function foldInto(r: Reader, h: Http): void {
+  if (!h.id) h.id = folded(r, FOLD.id);
+  if (!h.method) h.method = folded(r, FOLD.method, SHORT_VALUES);
+  if (!h.path) h.path = folded(r, FOLD.path);
+  if (!h.host) h.host = folded(r, FOLD.authority) || folded(r, FOLD.host);
+  if (!h.scheme) h.scheme = folded(r, FOLD.scheme, SHORT_VALUES);
 }

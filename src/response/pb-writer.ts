@@ -7,15 +7,19 @@
 const LEN = 2;
 const VARINT = 0;
 const I64 = 1;
+/** CheckResponse nests four deep at most. */
+const MAX_DEPTH = 16;
 
 export class PbWriter {
   private buf = Buffer.allocUnsafe(4096);
   private pos = 0;
-  private readonly starts: number[] = [];
+  /** Where each open sub-message's length byte is; a typed stack, as `array.length = 0` is a runtime call. */
+  private readonly starts = new Int32Array(MAX_DEPTH);
+  private depth = 0;
 
   reset(): this {
     this.pos = 0;
-    this.starts.length = 0;
+    this.depth = 0;
     return this;
   }
 
@@ -103,12 +107,14 @@ export class PbWriter {
     this.ensure(2);
     this.buf[this.pos++] = (field << 3) | LEN;
     // One byte reserved for the length: nearly every sub-message here is under 128 bytes.
-    this.starts.push(this.pos++);
+    if (this.depth === MAX_DEPTH) throw new Error('PbWriter: sub-messages nested too deep');
+    this.starts[this.depth++] = this.pos++;
     return this;
   }
 
   end(): this {
-    const start = this.starts.pop()!;
+    if (this.depth === 0) throw new Error('PbWriter: end() without begin()');
+    const start = this.starts[--this.depth]!;
     const len = this.pos - start - 1;
     if (len < 128) {
       this.buf[start] = len;

@@ -5,6 +5,7 @@ import type { Checker } from '../decision/checker.js';
 import type { Decision } from '../decision/types.js';
 import type { Logger } from '../observability/logger.js';
 import type { WireCheckRequest } from '../normalize/check-request.js';
+import type { WantedHeaders } from '../normalize/wanted-headers.js';
 import type { EnvoyResponder, WireCheckResponse } from '../response/envoy.js';
 import { REASONS } from '../reasons.js';
 import { denyBody, REASON_HEADER } from '../response/deny-body.js';
@@ -16,6 +17,8 @@ export interface GrpcServerDeps {
   readonly responder: () => EnvoyResponder;
   readonly health: HealthService;
   readonly logger: Logger;
+  /** The request headers the current config's checks read; the decoder keeps only these. */
+  readonly wantedHeaders: () => WantedHeaders;
 }
 
 export function serverOptions(limits: Config['server']['limits']): grpc.ServerOptions {
@@ -78,16 +81,17 @@ const PING_ABUSE_CLOSE_MS = 1000;
 export function enforcePingPolicy(session: ServerHttp2Session, policy: PingPolicy): void {
   let lastPingMs = Number.NEGATIVE_INFINITY;
   let strikes = 0;
-  let streamSincePing = false;
-  session.on('stream', () => {
-    streamSincePing = true;
-    strikes = 0;
-  });
+  // Streams since the previous PING, read from the session's last stream id when a PING comes
+  // in: a 'stream' listener would cost every call, pings are rare.
+  let lastStreamId = 0;
   session.on('ping', () => {
     const now = performance.now();
+    const streamId = session.state.lastProcStreamID ?? 0;
+    const streamSincePing = streamId !== lastStreamId;
+    lastStreamId = streamId;
+    if (streamSincePing) strikes = 0;
     const tooSoon = now - lastPingMs < policy.minIntervalMs && !streamSincePing;
     lastPingMs = now;
-    streamSincePing = false;
     if (!tooSoon) return;
     strikes += 1;
     if (strikes <= policy.maxStrikes || session.closed || session.destroyed) return;
@@ -178,7 +182,7 @@ export function createGrpcServer(cfg: Config['server'], deps: GrpcServerDeps): g
     }
   };
 
-  server.addService(protos.authorizationServer, { Check: check });
+  server.addService(protos.authorizationServer(deps.wantedHeaders), { Check: check });
   server.addService(protos.health, deps.health.handlers());
   // tryShutdown waits for every open stream, and health Watch streams never end on their own:
   // end them (with a last NOT_SERVING) first, so a drain waits only for real calls.

@@ -6,6 +6,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import protobuf from 'protobufjs';
 import { UNDECODABLE_REQUEST } from '../normalize/check-request.js';
 import { decodeCheckRequest } from '../normalize/wire-decode.js';
+import type { WantedHeaders } from '../normalize/wanted-headers.js';
 
 /** Works from src/ (tsx, vitest) and from dist/src/ alike. */
 export function packageRoot(): string {
@@ -36,8 +37,11 @@ export const LOADER_OPTIONS: protoLoader.Options = {
 export interface LoadedProtos {
   /** Check decodes requests with protobufjs (all fields); the bench's no-op baseline serves this. */
   readonly authorization: grpc.ServiceDefinition;
-  /** Check decodes with src/normalize/wire-decode.ts (only what the checks read); zt-authz serves this. */
-  readonly authorizationServer: grpc.ServiceDefinition;
+  /**
+   * Check decodes with src/normalize/wire-decode.ts (only what the checks read, and of the headers
+   * only those `wanted` returns at the time of the call); zt-authz serves this.
+   */
+  authorizationServer(wanted: () => WantedHeaders): grpc.ServiceDefinition;
   readonly health: grpc.ServiceDefinition;
 }
 
@@ -53,7 +57,7 @@ export function loadProtos(): LoadedProtos {
   const service = pkg.envoy.service.auth.v3.Authorization.service;
   cached = {
     authorization: tuneCheckMethod(service, protobufjsCheckRequestDecoder()),
-    authorizationServer: tuneCheckMethod(service, decodeCheckRequest),
+    authorizationServer: (wanted) => tuneCheckMethod(service, (bytes) => decodeCheckRequest(bytes, wanted())),
     health: pkg.grpc.health.v1.Health.service,
   };
   return cached;

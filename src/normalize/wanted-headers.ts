@@ -1,0 +1,66 @@
+import type { Config } from '../config/schema.js';
+import { DEV_TOKEN_HEADER } from '../dev/keys.js';
+
+/**
+ * The request headers some check reads: the pseudo-headers and fallbacks normalisation uses, the
+ * issuers' token headers and the device-posture header. The gRPC decoder keeps only these, so a
+ * header nothing reads (user agents, cookies, tracing headers) costs no string and no property,
+ * and a client cannot choose the property names of our header objects.
+ *
+ * Anything that starts reading another request header must add it here;
+ * test/core/wanted-headers.test.ts checks that decisions with the filter equal those without it.
+ */
+const READ_BY_NORMALIZATION = [':authority', ':method', ':path', ':scheme', 'host', 'x-forwarded-for', 'x-request-id'];
+
+export function wantedHeaderNames(cfg: Pick<Config, 'identity' | 'policy'>): string[] {
+  return [...new Set([...READ_BY_NORMALIZATION, ...checkHeaderNames(cfg)])];
+}
+
+/** The headers the checks themselves read (token and device headers), as opposed to normalisation. */
+function checkHeaderNames(cfg: Pick<Config, 'identity' | 'policy'>): string[] {
+  const names: string[] = [];
+  if (cfg.identity.development_keys) names.push(DEV_TOKEN_HEADER);
+  for (const issuer of cfg.identity.issuers) names.push(issuer.token_header.toLowerCase());
+  const device = cfg.policy.risk.device.header;
+  if (device !== undefined) names.push(device.toLowerCase());
+  return names;
+}
+
+/** Names bucketed by UTF-8 length, so the decoder compares a few bytes instead of creating a string. */
+export type NameTable = readonly (readonly (readonly [Uint8Array, string])[] | undefined)[];
+
+export function nameTable(names: Iterable<string>): NameTable {
+  const t: (readonly [Uint8Array, string])[][] = [];
+  for (const n of new Set(names)) (t[Buffer.byteLength(n)] ??= []).push([Buffer.from(n), n]);
+  return t;
+}
+
+/**
+ * HttpRequest fields Envoy also sends as headers (id, method, path, host, scheme). Normalisation
+ * reads the header only when the field is empty, so the decoder folds these into the fields
+ * instead of keeping a second copy in the header map.
+ */
+export const FOLDED_HEADERS = [':authority', 'host', ':method', ':path', ':scheme', 'x-request-id'] as const;
+export const FOLD = { authority: 0, host: 1, method: 2, path: 3, scheme: 4, id: 5 } as const;
+
+export type FoldTable = readonly (readonly (readonly [Uint8Array, number])[] | undefined)[];
+
+/** Which map<string, string> header entries the decoder keeps, and which it folds into fields. */
+export class WantedHeaders {
+  /** Kept in the header map. */
+  readonly table: NameTable;
+  /** Folded: FOLDED_HEADERS indices, for those no check needs as a header too (a token header named "host", say). */
+  readonly fold: FoldTable;
+
+  constructor(readonly names: readonly string[], alsoAsHeaders: readonly string[] = []) {
+    const folded = FOLDED_HEADERS.filter((n) => !alsoAsHeaders.includes(n));
+    this.table = nameTable(names.filter((n) => !(folded as readonly string[]).includes(n)));
+    const fold: (readonly [Uint8Array, number])[][] = [];
+    for (const n of folded) (fold[Buffer.byteLength(n)] ??= []).push([Buffer.from(n), FOLDED_HEADERS.indexOf(n)]);
+    this.fold = fold;
+  }
+
+  static of(cfg: Pick<Config, 'identity' | 'policy'>): WantedHeaders {
+    return new WantedHeaders(wantedHeaderNames(cfg), checkHeaderNames(cfg));
+  }
+}
