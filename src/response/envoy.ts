@@ -87,7 +87,7 @@ export class EnvoyResponder {
     if (d.allow) {
       w.raw(this.wire.okStatus).begin(F.ok);
       this.header(w, F.okHeaders, k.decisionIdHeader, d.decisionId);
-      this.header(w, F.okHeaders, k.riskHeader, this.riskText(d.riskScore ?? 0));
+      w.raw(this.riskFields(d.riskScore ?? 0).header);
       if (d.sub) this.header(w, F.okHeaders, k.userHeader, d.sub);
       w.raw(d.sub ? this.wire.removeWithUser : this.wire.removeWithoutUser);
       if (d.shadowed && d.shadowed.length > 0) this.header(w, F.okResponseHeaders, k.shadowHeader, d.shadowed.join(','));
@@ -104,8 +104,8 @@ export class EnvoyResponder {
     structString(w, k.decisionIdField, d.decisionId);
     w.raw(this.wire.reasonEntry.get(d.reason)!);
     if (d.sub) structString(w, k.subField, d.sub);
-    if (d.riskScore !== undefined) w.begin(1).raw(k.riskField).begin(2).double(2, d.riskScore).end().end();
-    if (d.resource) structString(w, k.resourceField, d.resource);
+    if (d.riskScore !== undefined) w.raw(this.riskFields(d.riskScore).entry);
+    if (d.resource) w.raw(this.resourceEntry(d.resource));
     return w.end().finish();
   }
 
@@ -114,17 +114,37 @@ export class EnvoyResponder {
     w.begin(field).begin(1).raw(key).string(2, value).end().raw(APPEND_OVERWRITE).end();
   }
 
-  /** Risk scores repeat (a user keeps one until it changes): number-to-text once per value. */
-  private riskText(score: number): string {
-    let t = this.riskTexts.get(score);
-    if (t === undefined) {
-      if (this.riskTexts.size >= 1024) this.riskTexts.clear();
-      this.riskTexts.set(score, (t = String(score)));
+  /**
+   * Risk scores repeat (a user keeps one until it changes) and resources are the policy's few
+   * names: their header and metadata fields are encoded once per value, not per call.
+   */
+  private riskFields(score: number): { header: Buffer; entry: Buffer } {
+    let f = this.riskCache.get(score);
+    if (f === undefined) {
+      if (this.riskCache.size >= 1024) this.riskCache.clear();
+      const k = this.wire.keys;
+      f = {
+        header: preencode((w) => this.header(w, F.okHeaders, k.riskHeader, String(score))),
+        entry: preencode((w) => w.begin(1).raw(k.riskField).begin(2).double(2, score).end().end()),
+      };
+      this.riskCache.set(score, f);
     }
-    return t;
+    return f;
   }
 
-  private readonly riskTexts = new Map<number, string>();
+  private resourceEntry(resource: string): Buffer {
+    let e = this.resourceCache.get(resource);
+    if (e === undefined) {
+      // Resource names come from the policy, so this stays small; the bound is a backstop.
+      if (this.resourceCache.size >= 1024) this.resourceCache.clear();
+      e = preencode((w) => structString(w, this.wire.keys.resourceField, resource));
+      this.resourceCache.set(resource, e);
+    }
+    return e;
+  }
+
+  private readonly riskCache = new Map<number, { header: Buffer; entry: Buffer }>();
+  private readonly resourceCache = new Map<string, Buffer>();
   private readonly writer = new PbWriter();
   private readonly wire: ReturnType<EnvoyResponder['precompute']>;
 
