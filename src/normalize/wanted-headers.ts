@@ -26,13 +26,18 @@ function checkHeaderNames(cfg: Pick<Config, 'identity' | 'policy'>): string[] {
   return names;
 }
 
-/** Names bucketed by UTF-8 length, so the decoder compares a few bytes instead of creating a string. */
-export type NameTable = readonly (readonly (readonly [Uint8Array, string])[] | undefined)[];
+/** Values keyed by names bucketed by UTF-8 length, so the decoder compares a few bytes instead of creating a string. */
+export type ByteTable<T> = readonly (readonly (readonly [Uint8Array, T])[] | undefined)[];
+export type NameTable = ByteTable<string>;
+
+function byteTable<T>(entries: Iterable<readonly [string, T]>): ByteTable<T> {
+  const t: (readonly [Uint8Array, T])[][] = [];
+  for (const [n, v] of entries) (t[Buffer.byteLength(n)] ??= []).push([Buffer.from(n), v]);
+  return t;
+}
 
 export function nameTable(names: Iterable<string>): NameTable {
-  const t: (readonly [Uint8Array, string])[][] = [];
-  for (const n of new Set(names)) (t[Buffer.byteLength(n)] ??= []).push([Buffer.from(n), n]);
-  return t;
+  return byteTable([...new Set(names)].map((n) => [n, n] as const));
 }
 
 /**
@@ -43,7 +48,8 @@ export function nameTable(names: Iterable<string>): NameTable {
 export const FOLDED_HEADERS = [':authority', 'host', ':method', ':path', ':scheme', 'x-request-id'] as const;
 export const FOLD = { authority: 0, host: 1, method: 2, path: 3, scheme: 4, id: 5 } as const;
 
-export type FoldTable = readonly (readonly (readonly [Uint8Array, number])[] | undefined)[];
+/** Folded header name → FOLDED_HEADERS index. */
+export type FoldTable = ByteTable<number>;
 
 /** Which map<string, string> header entries the decoder keeps, and which it folds into fields. */
 export class WantedHeaders {
@@ -55,9 +61,7 @@ export class WantedHeaders {
   constructor(readonly names: readonly string[], alsoAsHeaders: readonly string[] = []) {
     const folded = FOLDED_HEADERS.filter((n) => !alsoAsHeaders.includes(n));
     this.table = nameTable(names.filter((n) => !(folded as readonly string[]).includes(n)));
-    const fold: (readonly [Uint8Array, number])[][] = [];
-    for (const n of folded) (fold[Buffer.byteLength(n)] ??= []).push([Buffer.from(n), FOLDED_HEADERS.indexOf(n)]);
-    this.fold = fold;
+    this.fold = byteTable(folded.map((n) => [n, FOLDED_HEADERS.indexOf(n)] as const));
   }
 
   static of(cfg: Pick<Config, 'identity' | 'policy'>): WantedHeaders {

@@ -1,5 +1,5 @@
 import type { WireCheckRequest, WireHeaderValue, WirePeer } from './check-request.js';
-import { FOLD, nameTable, type FoldTable, type NameTable, type WantedHeaders } from './wanted-headers.js';
+import { FOLD, nameTable, type ByteTable, type FoldTable, type NameTable, type WantedHeaders } from './wanted-headers.js';
 
 /**
  * Decodes, straight from the protobuf bytes, only the parts of a CheckRequest that the checks read
@@ -10,11 +10,12 @@ import { FOLD, nameTable, type FoldTable, type NameTable, type WantedHeaders } f
  * Field numbers come from proto/ (attribute_context.proto, external_auth.proto, core/v3/address.proto
  * and base.proto), which test/core/proto-wire.test.ts proves identical to Envoy's own; and
  * test/core/wire-decode.test.ts checks this decoder against protobufjs on generated and mutated
- * requests. Known fields are read as their declared type whatever the wire type says, as
- * protobufjs does; a repeated singular field keeps the last value, and a map keeps the last value
- * per key. Unlike protobufjs it is strict about bounds: a varint, length or field that runs past
- * the end of its enclosing message, wire types 4, 6 and 7, and groups nested deeper than
- * MAX_GROUP_DEPTH throw WireDecodeError (which becomes an explicit request_invalid deny).
+ * requests. A repeated singular field keeps the last value, and a map keeps the last value per
+ * key, as in protobufjs. Unlike protobufjs it is strict: a varint, length or field that runs past
+ * the end of its enclosing message, field number 0, a known field with a wire type other than its
+ * declared one (protobufjs reads those as declared and loses its place), wire types 4, 6 and 7,
+ * and groups nested deeper than MAX_GROUP_DEPTH throw WireDecodeError (which becomes an explicit
+ * request_invalid deny).
  */
 export class WireDecodeError extends Error {}
 
@@ -30,6 +31,31 @@ const HEADER_NAMES = nameTable([
 ]);
 
 const SHORT_VALUES = nameTable(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS', 'http', 'https']);
+
+/**
+ * Declared wire types of the known fields of each message the decoder walks (proto/, the same
+ * files as Envoy's; 0 varint, 2 length-delimited; -1 not a field). A known field on the wire with
+ * another wire type is malformed: protobufjs would read it as the declared type anyway and lose
+ * its place, and what the checks saw would then depend on the decoder.
+ */
+function wireTypes(fields: Record<number, 0 | 2>): Int8Array {
+  const t = new Int8Array(Math.max(...Object.keys(fields).map(Number)) + 1).fill(-1);
+  for (const [f, wt] of Object.entries(fields)) t[Number(f)] = wt;
+  return t;
+}
+const LEN_FIELDS = (...fields: number[]) => Object.fromEntries(fields.map((f) => [f, 2 as const]));
+const WT = {
+  checkRequest: wireTypes(LEN_FIELDS(1)),
+  attributeContext: wireTypes(LEN_FIELDS(1, 2, 4, 10, 12)),
+  peer: wireTypes(LEN_FIELDS(1, 2, 3, 4, 5)),
+  address: wireTypes(LEN_FIELDS(1, 2)),
+  socketAddress: wireTypes({ 1: 0, 2: 2, 3: 0, 4: 2, 5: 2, 6: 0 }),
+  request: wireTypes(LEN_FIELDS(1, 2)),
+  httpRequest: wireTypes({ ...LEN_FIELDS(1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13), 9: 0 }),
+  headerMap: wireTypes(LEN_FIELDS(1)),
+  headerValue: wireTypes(LEN_FIELDS(1, 2, 3)),
+  mapEntry: wireTypes(LEN_FIELDS(1, 2)),
+};
 
 /** Buffer's own UTF-8 decoder without toString's argument handling (protobufjs calls it too). */
 type Utf8Sliceable = Buffer & { utf8Slice(start: number, end: number): string };
@@ -53,6 +79,21 @@ class Reader {
       if (b < 128) return value;
     }
     throw new WireDecodeError('varint longer than 10 bytes');
+  }
+
+  /**
+   * A field key. Field number 0 does not exist, and a known field (in `known`) must come with its
+   * declared wire type; protobufjs reads past either differently than we would.
+   */
+  tag(end: number, known?: Int8Array): number {
+    const t = this.varint(end);
+    const field = t >>> 3;
+    if (field === 0) throw new WireDecodeError('field number 0');
+    if (known !== undefined && field < known.length) {
+      const wt = known[field]!;
+      if (wt !== -1 && wt !== (t & 7)) throw new WireDecodeError(`field ${field} with wire type ${t & 7}, declared ${wt}`);
+    }
+    return t;
   }
 
   /** Reads a length prefix and returns where that field ends. */
@@ -104,7 +145,7 @@ class Reader {
       case 3: {
         if (depth >= MAX_GROUP_DEPTH) throw new WireDecodeError('groups nested too deep');
         for (;;) {
-          const wt = this.varint(end) & 7;
+          const wt = this.tag(end) & 7;
           if (wt === 4) return;
           this.skipField(wt, end, depth + 1);
         }
@@ -123,14 +164,15 @@ class Reader {
   }
 }
 
-function lookup(buf: Buffer, start: number, end: number, table: NameTable): string | undefined {
+/** The value for bytes [start, end) in `table`, or undefined (and no string made) when it has none. */
+function lookup<T>(buf: Buffer, start: number, end: number, table: ByteTable<T>): T | undefined {
   const len = end - start;
   const candidates = table[len];
   if (candidates === undefined) return undefined;
-  for (const [bytes, str] of candidates) {
+  for (const [bytes, value] of candidates) {
     let i = 0;
     while (i < len && buf[start + i] === bytes[i]) i++;
-    if (i === len) return str;
+    if (i === len) return value;
   }
   return undefined;
 }
@@ -144,7 +186,7 @@ export function decodeCheckRequest(buf: Buffer, wanted?: WantedHeaders): WireChe
   const end = buf.length;
   const msg: WireCheckRequest = {};
   while (r.pos < end) {
-    const tag = r.varint(end);
+    const tag = r.tag(end, WT.checkRequest);
     if (tag >>> 3 === 1) msg.attributes = attributeContext(r, r.fieldEnd(end));
     else r.skipField(tag & 7, end);
   }
@@ -157,7 +199,7 @@ type Http = NonNullable<NonNullable<Attributes['request']>['http']>;
 function attributeContext(r: Reader, end: number): Attributes {
   const a: Attributes = {};
   while (r.pos < end) {
-    const tag = r.varint(end);
+    const tag = r.tag(end, WT.attributeContext);
     switch (tag >>> 3) {
       case 1:
         a.source = peer(r, r.fieldEnd(end));
@@ -179,7 +221,7 @@ function attributeContext(r: Reader, end: number): Attributes {
 function peer(r: Reader, end: number): WirePeer {
   const p: WirePeer = {};
   while (r.pos < end) {
-    const tag = r.varint(end);
+    const tag = r.tag(end, WT.peer);
     switch (tag >>> 3) {
       case 1:
         p.address = address(r, r.fieldEnd(end));
@@ -198,7 +240,7 @@ function peer(r: Reader, end: number): WirePeer {
 function address(r: Reader, end: number): NonNullable<WirePeer['address']> {
   const out: NonNullable<WirePeer['address']> = {};
   while (r.pos < end) {
-    const tag = r.varint(end);
+    const tag = r.tag(end, WT.address);
     if (tag >>> 3 === 1) out.socket_address = socketAddress(r, r.fieldEnd(end));
     else r.skipField(tag & 7, end);
   }
@@ -209,7 +251,7 @@ function address(r: Reader, end: number): NonNullable<WirePeer['address']> {
 function socketAddress(r: Reader, end: number): { address?: string } {
   const sa: { address?: string } = {};
   while (r.pos < end) {
-    const tag = r.varint(end);
+    const tag = r.tag(end, WT.socketAddress);
     if (tag >>> 3 === 2) sa.address = r.string(end);
     else r.skipField(tag & 7, end);
   }
@@ -220,7 +262,7 @@ function socketAddress(r: Reader, end: number): { address?: string } {
 function request(r: Reader, end: number): NonNullable<Attributes['request']> {
   const out: NonNullable<Attributes['request']> = {};
   while (r.pos < end) {
-    const tag = r.varint(end);
+    const tag = r.tag(end, WT.request);
     if (tag >>> 3 === 2) out.http = httpRequest(r, r.fieldEnd(end));
     else r.skipField(tag & 7, end);
   }
@@ -246,7 +288,7 @@ function httpRequest(r: Reader, end: number): Http {
 function httpFields(r: Reader, end: number, wanted: WantedHeaders | undefined): Http {
   const h: Http = {};
   while (r.pos < end) {
-    const tag = r.varint(end);
+    const tag = r.tag(end, WT.httpRequest);
     switch (tag >>> 3) {
       case 1:
         h.id = r.string(end);
@@ -283,7 +325,7 @@ function httpFields(r: Reader, end: number, wanted: WantedHeaders | undefined): 
 function headerMap(r: Reader, end: number): { headers: WireHeaderValue[] } {
   const headers: WireHeaderValue[] = [];
   while (r.pos < end) {
-    const tag = r.varint(end);
+    const tag = r.tag(end, WT.headerMap);
     if (tag >>> 3 === 1) headers.push(headerValue(r, r.fieldEnd(end)));
     else r.skipField(tag & 7, end);
   }
@@ -294,7 +336,7 @@ function headerMap(r: Reader, end: number): { headers: WireHeaderValue[] } {
 function headerValue(r: Reader, end: number): WireHeaderValue {
   const hv: WireHeaderValue = {};
   while (r.pos < end) {
-    const tag = r.varint(end);
+    const tag = r.tag(end, WT.headerValue);
     switch (tag >>> 3) {
       case 1:
         hv.key = r.interned(end, HEADER_NAMES);
@@ -331,7 +373,7 @@ function mapEntry(r: Reader, end: number, into: Record<string, string>): Record<
   let key = '';
   let value = '';
   while (r.pos < end) {
-    const tag = r.varint(end);
+    const tag = r.tag(end, WT.mapEntry);
     const field = tag >>> 3;
     if (field === 1) key = r.interned(end, HEADER_NAMES);
     else if (field === 2) value = r.string(end);
@@ -356,7 +398,7 @@ function wantedEntry(r: Reader, end: number, into: Record<string, string>, wante
   let valueStart = 0;
   let valueEnd = 0;
   while (r.pos < end) {
-    const tag = r.varint(end);
+    const tag = r.tag(end, WT.mapEntry);
     const field = tag >>> 3;
     if (field === 1) {
       keyEnd = r.fieldEnd(end);
@@ -369,8 +411,8 @@ function wantedEntry(r: Reader, end: number, into: Record<string, string>, wante
     } else r.skipField(tag & 7, end);
   }
   if (keyStart < 0) return into;
-  const slot = foldSlot(r.buf, keyStart, keyEnd, fold);
-  if (slot >= 0) {
+  const slot = lookup(r.buf, keyStart, keyEnd, fold);
+  if (slot !== undefined) {
     foldStart[slot] = valueStart;
     foldEnd[slot] = valueEnd;
     return into;
@@ -378,18 +420,6 @@ function wantedEntry(r: Reader, end: number, into: Record<string, string>, wante
   const key = lookup(r.buf, keyStart, keyEnd, wanted);
   if (key !== undefined) into[key] = r.slice(valueStart, valueEnd);
   return into;
-}
-
-function foldSlot(buf: Buffer, start: number, end: number, table: FoldTable): number {
-  const len = end - start;
-  const candidates = table[len];
-  if (candidates === undefined) return -1;
-  for (const [bytes, slot] of candidates) {
-    let i = 0;
-    while (i < len && buf[start + i] === bytes[i]) i++;
-    if (i === len) return slot;
-  }
-  return -1;
 }
 
 /** A folded header's value ('' when absent), interned through `table` when given. */

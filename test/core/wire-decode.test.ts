@@ -99,7 +99,15 @@ describe('selective CheckRequest decoder', () => {
     for (let cut = 1; cut < good.length; cut++) expect(() => decodeCheckRequest(good.subarray(0, cut)), `cut at ${cut}`).toThrow(WireDecodeError);
     expect(() => decodeCheckRequest(Buffer.from([0x0a, 0x05, 0x22, 0x10, 0x12]))).toThrow(/past the end/);
     for (const wt of [4, 6, 7]) expect(() => decodeCheckRequest(Buffer.from([(9 << 3) | wt]))).toThrow(/invalid wire type/);
-    expect(() => decodeCheckRequest(Buffer.from([0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]))).toThrow(/10 bytes/);
+    // Field number 0 (found by the mutation test: protobufjs reads on from it differently).
+    expect(() => decodeCheckRequest(Buffer.from([0x00, 0x0a]))).toThrow(/field number 0/);
+    expect(() => decodeCheckRequest(Buffer.from([0x0a, 0x02, 0x00, 0x00]))).toThrow(/field number 0/);
+    // A known field with another wire type: HttpRequest.size (9, an int64) sent length-delimited, path (4) as a varint.
+    const http = (...b: number[]) => Buffer.from([0x0a, b.length + 4, 0x22, b.length + 2, 0x12, b.length, ...b]);
+    expect(() => decodeCheckRequest(http(0x4a, 0x01, 0x00))).toThrow(/field 9 with wire type 2, declared 0/);
+    expect(() => decodeCheckRequest(http(0x20, 0x01))).toThrow(/field 4 with wire type 0, declared 2/);
+    expect(decodeCheckRequest(http(0x48, 0x05, 0x22, 0x01, 0x2f)).attributes?.request?.http?.path).toBe('/');
+    expect(() => decodeCheckRequest(Buffer.from([0x48, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]))).toThrow(/10 bytes/);
     expect(() => decodeCheckRequest(Buffer.alloc(40, (9 << 3) | 3))).toThrow(WireDecodeError);
   });
 
