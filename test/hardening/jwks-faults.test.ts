@@ -137,7 +137,9 @@ describe('JWKS endpoint faults under load', () => {
   });
 
   it('a flood of unknown kids (target 10,000/s for 2 s): at most one fetch per cooldown, known kids unaffected, zero allows', async () => {
-    const { jwks, srv, tf, knownReq } = await setup({ unknown_kid_cooldown_s: 30 });
+    // A fetch that times out is retried with backoff, which would count as a second fetch: give the
+    // one fetch time enough to finish while the flood keeps the event loop busy (seen in CI: 300 ms was not).
+    const { jwks, srv, tf, knownReq } = await setup({ unknown_kid_cooldown_s: 30, fetch_timeout_ms: 3000 });
     // Warm-up: the known-kid loop alone, for a baseline.
     const baseline = loadLoop(srv.client, knownReq, { deadlineMs: DEADLINE_MS });
     await new Promise((r) => setTimeout(r, 500));
