@@ -2,6 +2,17 @@ import type { Config } from '../config/schema.js';
 import { DEV_TOKEN_HEADER } from '../dev/keys.js';
 
 /**
+ * HttpRequest fields Envoy also sends as headers (id, method, path, host, scheme). Normalisation
+ * reads the header only when the field is empty, so the decoder folds these into the fields
+ * instead of keeping a second copy in the header map.
+ */
+export const FOLDED_HEADERS = [':authority', 'host', ':method', ':path', ':scheme', 'x-request-id'] as const;
+export const FOLD = { authority: 0, host: 1, method: 2, path: 3, scheme: 4, id: 5 } as const;
+
+/** Normalisation reads the folded headers as fallbacks, and x-forwarded-for for the client IP. */
+const READ_BY_NORMALIZATION: readonly string[] = [...FOLDED_HEADERS, 'x-forwarded-for'];
+
+/**
  * The request headers some check reads: the pseudo-headers and fallbacks normalisation uses, the
  * issuers' token headers and the device-posture header. The gRPC decoder keeps only these, so a
  * header nothing reads (user agents, cookies, tracing headers) costs no string and no property,
@@ -10,8 +21,6 @@ import { DEV_TOKEN_HEADER } from '../dev/keys.js';
  * Anything that starts reading another request header must add it here;
  * test/core/wanted-headers.test.ts checks that decisions with the filter equal those without it.
  */
-const READ_BY_NORMALIZATION = [':authority', ':method', ':path', ':scheme', 'host', 'x-forwarded-for', 'x-request-id'];
-
 export function wantedHeaderNames(cfg: Pick<Config, 'identity' | 'policy'>): string[] {
   return [...new Set([...READ_BY_NORMALIZATION, ...checkHeaderNames(cfg)])];
 }
@@ -39,14 +48,6 @@ function byteTable<T>(entries: Iterable<readonly [string, T]>): ByteTable<T> {
 export function nameTable(names: Iterable<string>): NameTable {
   return byteTable([...new Set(names)].map((n) => [n, n] as const));
 }
-
-/**
- * HttpRequest fields Envoy also sends as headers (id, method, path, host, scheme). Normalisation
- * reads the header only when the field is empty, so the decoder folds these into the fields
- * instead of keeping a second copy in the header map.
- */
-export const FOLDED_HEADERS = [':authority', 'host', ':method', ':path', ':scheme', 'x-request-id'] as const;
-export const FOLD = { authority: 0, host: 1, method: 2, path: 3, scheme: 4, id: 5 } as const;
 
 /** Folded header name → FOLDED_HEADERS index. */
 export type FoldTable = ByteTable<number>;
