@@ -236,10 +236,10 @@ export class BenchContext {
       const cpuBefore = [treeCpuSeconds(baseline.pid), treeCpuSeconds(server.pid)] as const;
       // Whichever h2load starts second does ~5 % fewer calls against an identical server (seen
       // here with two memory-store servers), so the start order alternates from round to round.
-      const [b, s] =
-        r % 2 === 0
-          ? await Promise.all([this.h2load(baseline, bodyFile), this.h2load(server, bodyFile)])
-          : await Promise.all([this.h2load(server, bodyFile), this.h2load(baseline, bodyFile)]).then(([x, y]) => [y, x] as const);
+      const baselineFirst = r % 2 === 0;
+      const serverRun = baselineFirst ? undefined : this.h2load(server, bodyFile);
+      const baselineRun = this.h2load(baseline, bodyFile);
+      const [b, s] = await Promise.all([baselineRun, serverRun ?? this.h2load(server, bodyFile)]);
       const cpuB = treeCpuSeconds(baseline.pid) - cpuBefore[0];
       const cpuS = treeCpuSeconds(server.pid) - cpuBefore[1];
       const after = await server.scrape();
@@ -251,7 +251,7 @@ export class BenchContext {
       perCpu.push(s.succeeded / cpuS / (b.succeeded / cpuB));
       measured += s.succeeded;
       for (const [k, v] of decisionDelta(before, after)) decisions.set(k, (decisions.get(k) ?? 0) + v);
-      if (r === 0) commands.push(`${b.command}  &  ${s.command}   (at the same time, the first one started first in even rounds)`);
+      if (r === 0) commands.push(`${b.command}  &  ${s.command}   (at the same time; which one starts first alternates by round)`);
       this.log(
         `  simultaneous round ${r + 1}/${this.opts.rounds}: ${baseline.label} ${fmt(b.reqPerSec)} req/s, ${server.label} ${fmt(s.reqPerSec)} req/s ` +
           `(${(s.reqPerSec / b.reqPerSec).toFixed(2)}x; CPU split ${Math.round(100 * (1 - share.at(-1)!))}/${Math.round(100 * share.at(-1)!)})`,
