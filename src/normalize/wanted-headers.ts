@@ -59,13 +59,14 @@ export class WantedHeaders {
   /** Folded: FOLDED_HEADERS indices, for those no check needs as a header too (a token header named "host", say). */
   readonly fold: FoldTable;
 
-  constructor(readonly names: readonly string[], alsoAsHeaders: readonly string[] = []) {
-    const folded = FOLDED_HEADERS.filter((n) => !alsoAsHeaders.includes(n));
-    this.table = nameTable(names.filter((n) => !(folded as readonly string[]).includes(n)));
+  /** `checkHeaders`: the headers the checks read; a folded name among them stays a header too. */
+  private constructor(checkHeaders: readonly string[]) {
+    const folded = FOLDED_HEADERS.filter((n) => !checkHeaders.includes(n));
+    this.table = nameTable([...READ_BY_NORMALIZATION, ...checkHeaders].filter((n) => !(folded as readonly string[]).includes(n)));
     this.fold = byteTable(folded.map((n) => [n, FOLDED_HEADERS.indexOf(n)] as const));
   }
 
   static of(cfg: Pick<Config, 'identity' | 'policy'>): WantedHeaders {
-    return new WantedHeaders(wantedHeaderNames(cfg), checkHeaderNames(cfg));
+    return new WantedHeaders(checkHeaderNames(cfg));
   }
 }
