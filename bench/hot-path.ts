@@ -8,11 +8,11 @@
 import { getHeapStatistics } from 'node:v8';
 import { App } from '../src/app.js';
 import { validate } from '../src/config/load.js';
-import { WantedHeaders } from '../src/normalize/wanted-headers.js';
-import { decodeCheckRequest } from '../src/normalize/wire-decode.js';
+import { WantedHeaders } from '../src/wire/wanted-headers.js';
+import { decodeCheckRequest } from '../src/wire/decode.js';
 import { createLogger } from '../src/observability/logger.js';
 import { EnvoyResponder } from '../src/response/envoy.js';
-import { loadProtos } from '../src/transport/protos.js';
+import { loadProtos } from '../src/wire/protos.js';
 import { benchConfig } from './lib/config.js';
 import { benchRequest } from './lib/requests.js';
 import { median } from './lib/stats.js';

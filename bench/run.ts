@@ -9,7 +9,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, availableParallelism, hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { packageRoot } from '../src/transport/protos.js';
+import { packageRoot } from '../src/wire/protos.js';
 import { BenchContext } from './lib/context.js';
 import { renderHtml } from './lib/report-html.js';
 import { renderTable } from './lib/report-table.js';

@@ -6,7 +6,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { serverSchema } from '../../src/config/schema/server.js';
 import { bindGrpc, serverOptions } from '../../src/transport/grpc-server.js';
-import { loadProtos } from '../../src/transport/protos.js';
+import { loadProtos } from '../../src/wire/protos.js';
 import { READY_PREFIX } from './proc.js';
 import { tuneHeap } from '../../src/cli/heap-tuning.js';
 

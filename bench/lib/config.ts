@@ -1,4 +1,4 @@
-import type { ConfigInput } from '../../src/config/schema.js';
+import type { ConfigInput } from '../../src/config/schema/index.js';
 import { DEMO_CONFIG } from '../../src/config/defaults.js';
 
 export interface BenchConfigOptions {

@@ -1,13 +1,13 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { WireCheckRequest } from '../../src/normalize/check-request.js';
+import type { WireCheckRequest } from '../../src/wire/check-request.js';
 import { authzClient, type AuthzClient } from '../../test/helpers/grpc.js';
 import { runH2load, type H2loadLoad, type H2loadResult } from './h2load.js';
 import { decisionDelta, scrape, type MetricsSnapshot } from './metrics.js';
 import { cpuPlan, startNodeChild, type Child, type CpuPlan } from './proc.js';
 import type { ServerReady, ServerSpec, StateSeed } from './server-child.js';
-import type { ConfigInput } from '../../src/config/schema.js';
+import type { ConfigInput } from '../../src/config/schema/index.js';
 import type { BenchOptions, DecisionCheck } from './types.js';
 import { median } from './stats.js';
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { packageRoot } from '../../src/transport/protos.js';
+import { packageRoot } from '../../src/wire/protos.js';
 
 export const SIDECAR_MANIFEST = 'deploy/overlays/sidecar/deployment.yaml';
 

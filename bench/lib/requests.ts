@@ -1,4 +1,4 @@
-import type { WireCheckRequest } from '../../src/normalize/check-request.js';
+import type { WireCheckRequest } from '../../src/wire/check-request.js';
 import { checkRequest, type RequestSpec } from '../../test/helpers/grpc.js';
 
 /**

@@ -1,15 +1,15 @@
 /**
  * The server under test, as its own (pinned) process: the real App on the config the harness
- * wrote, optionally as a node:cluster of workers (src/transport/workers.ts, as `serve --workers`).
+ * wrote, optionally as a node:cluster of workers (src/runtime/workers.ts, as `serve --workers`).
  * Usage: node server-child.js SPEC.json   where SPEC is a ServerSpec.
  */
 import { readFileSync } from 'node:fs';
 import pino from 'pino';
 import { App } from '../../src/app.js';
 import { validate } from '../../src/config/load.js';
-import type { ConfigInput } from '../../src/config/schema.js';
+import type { ConfigInput } from '../../src/config/schema/index.js';
 import { createLogger } from '../../src/observability/logger.js';
-import { announceReady, shareClusterMetrics, startCluster } from '../../src/transport/workers.js';
+import { announceReady, shareClusterMetrics, startCluster } from '../../src/runtime/workers.js';
 import { tuneHeap } from '../../src/cli/heap-tuning.js';
 import { READY_PREFIX } from './proc.js';
 

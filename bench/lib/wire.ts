@@ -1,6 +1,6 @@
 import * as protoLoader from '@grpc/proto-loader';
-import { LOADER_OPTIONS } from '../../src/transport/protos.js';
-import type { WireCheckRequest } from '../../src/normalize/check-request.js';
+import { LOADER_OPTIONS } from '../../src/wire/protos.js';
+import type { WireCheckRequest } from '../../src/wire/check-request.js';
 import type { WireCheckResponse } from '../../src/response/envoy.js';
 
 export const CHECK_PATH = '/envoy.service.auth.v3.Authorization/Check';

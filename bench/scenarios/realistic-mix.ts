@@ -5,7 +5,7 @@ import { runNodeLoad, writeFrames } from '../lib/node-load.js';
 import { benchRequest } from '../lib/requests.js';
 import { distinctTokens, forgedToken, mintToken, userClaims } from '../lib/tokens.js';
 import type { Scenario, ScenarioResult } from '../lib/types.js';
-import type { WireCheckRequest } from '../../src/normalize/check-request.js';
+import type { WireCheckRequest } from '../../src/wire/check-request.js';
 import { grpcFrame } from '../lib/wire.js';
 
 const USERS = 1000;

@@ -1,9 +1,9 @@
 import { loadConfig } from '../config/load.js';
 import { DecisionEngine } from '../decision/engine.js';
 import { createDecisionIds } from '../decision/ids.js';
-import type { CheckTrace, NormalizedRequest } from '../decision/types.js';
+import type { CheckTrace, NormalizedRequest } from '../model.js';
 import { createAuthenticator } from '../identity/index.js';
-import { normalizeIp } from '../normalize/ip.js';
+import { normalizeIp } from '../normalize/client-ip.js';
 import { normalizePath } from '../normalize/path.js';
 import { silentLogger } from '../observability/logger.js';
 import { createMetrics } from '../observability/metrics.js';

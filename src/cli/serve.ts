@@ -1,7 +1,7 @@
 import { App } from '../app.js';
 import { ENV_VARS, loadConfig } from '../config/load.js';
 import { createLoggers } from '../observability/logger.js';
-import { announceReady, shareClusterMetrics, startCluster } from '../transport/workers.js';
+import { announceReady, shareClusterMetrics, startCluster } from '../runtime/workers.js';
 import { parse, usageFailed } from './args.js';
 import { tuneHeap } from './heap-tuning.js';
 

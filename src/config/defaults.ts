@@ -1,4 +1,4 @@
-import type { ConfigInput } from './schema.js';
+import type { ConfigInput } from './schema/index.js';
 
 /**
  * The embedded configuration `zt-authz serve` runs with when no --config is given: in-memory

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import { contentHash } from './hash.js';
-import { configSchema, type Config } from './schema.js';
+import { configSchema, type Config } from './schema/index.js';
 import { DEMO_CONFIG } from './defaults.js';
 
 export interface LoadOptions {

@@ -1,10 +1,10 @@
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { normalizeCheckRequest, RequestError } from '../normalize/request.js';
-import { UNDECODABLE_REQUEST, type WireCheckRequest } from '../normalize/check-request.js';
+import { UNDECODABLE_REQUEST, type WireCheckRequest } from '../wire/check-request.js';
 import type { DecisionEngine } from './engine.js';
 import { REASON_INDEX } from '../reasons.js';
-import type { CheckTrace, Decision, NormalizedRequest } from './types.js';
+import type { CheckTrace, Decision, NormalizedRequest } from '../model.js';
 
 export interface CheckerOptions {
   readonly engine: () => DecisionEngine;

@@ -3,7 +3,7 @@ import type { Authenticator } from '../identity/types.js';
 import type { CompiledPolicy } from '../policy/types.js';
 import type { Reason } from '../reasons.js';
 import type { StateView } from '../state/types.js';
-import type { AuthResult, CheckTrace, Decision, Identity, NormalizedRequest } from './types.js';
+import type { AuthResult, CheckTrace, Decision, Identity, NormalizedRequest } from '../model.js';
 
 export interface EngineDeps {
   readonly authenticator: () => Authenticator;

@@ -1,5 +1,5 @@
 import type { Algorithm, IdentityConfig, IssuerConfig } from '../config/schema/identity.js';
-import type { AuthResult, Identity, NormalizedRequest } from '../decision/types.js';
+import type { AuthResult, Identity, NormalizedRequest } from '../model.js';
 import { DEV_AUDIENCE, DEV_ISSUER, DEV_PUBLIC_JWKS, DEV_TOKEN_HEADER } from '../dev/keys.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';

@@ -1,4 +1,4 @@
-import type { NormalizedRequest } from '../decision/types.js';
+import type { NormalizedRequest } from '../model.js';
 import type { TokenExtraction } from './types.js';
 
 export interface TokenLocation {

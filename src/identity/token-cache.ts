@@ -1,4 +1,4 @@
-import type { AuthResult } from '../decision/types.js';
+import type { AuthResult } from '../model.js';
 import type { KeyRecord } from './keys.js';
 
 export interface CacheEntry {

@@ -1,4 +1,4 @@
-import type { AuthResult, NormalizedRequest } from '../decision/types.js';
+import type { AuthResult, NormalizedRequest } from '../model.js';
 
 /**
  * Verifies the end-user token of a request. `authenticate` returns synchronously whenever it can

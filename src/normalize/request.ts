@@ -1,6 +1,6 @@
-import type { NormalizedRequest } from '../decision/types.js';
-import type { WireCheckRequest, WireHeaderValue } from './check-request.js';
-import { clientIp } from './ip.js';
+import type { NormalizedRequest } from '../model.js';
+import type { WireCheckRequest, WireHeaderValue } from '../wire/check-request.js';
+import { clientIp } from './client-ip.js';
 import { normalizePath } from './path.js';
 
 export class RequestError extends Error {}

@@ -1,11 +1,11 @@
 import type { PolicyConfig, ResourceConfig } from '../config/schema/policy.js';
 import { CHECK_NAMES } from '../config/schema/policy.js';
-import type { CheckTrace, Identity, NormalizedRequest } from '../decision/types.js';
+import type { CheckTrace, NormalizedRequest } from '../model.js';
 import type { Reason } from '../reasons.js';
 import type { StateView } from '../state/types.js';
 import { allowListGrants } from './allow-list.js';
 import { contentHash } from '../config/hash.js';
-import { CHECK_ORDER, type PolicyCheckName } from './order.js';
+import { CHECK_ORDER } from './order.js';
 import { CLASSIFICATION_NAMES, CLASSIFICATION_RANK, type CheckName, ownValue, SENSITIVITY_NAMES, SENSITIVITY_RANK } from './ranks.js';
 import { compileCaps, deviceVerified, isScore, type MfaRule, mfaEvidence, scoreFromClaim, stepUpChallenge } from './risk.js';
 import { compileRoute, type CompiledRoute, isCanonicalPath, matchRoute } from './routes.js';

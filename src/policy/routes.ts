@@ -1,4 +1,4 @@
-import type { NormalizedRequest } from '../decision/types.js';
+import type { NormalizedRequest } from '../model.js';
 
 const SLASH = 0x2f;
 

@@ -1,4 +1,4 @@
-import type { CheckTrace, Identity, NormalizedRequest } from '../decision/types.js';
+import type { CheckTrace, Identity, NormalizedRequest } from '../model.js';
 import type { Reason } from '../reasons.js';
 import type { StateView } from '../state/types.js';
 

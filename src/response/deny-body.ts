@@ -1,5 +1,5 @@
 import { REASONS, type Reason } from '../reasons.js';
-import type { Decision } from '../decision/types.js';
+import type { Decision } from '../model.js';
 
 export const REASON_HEADER = 'x-zt-authz-reason';
 export const SHADOW_HEADER = 'x-zt-authz-shadow-deny';

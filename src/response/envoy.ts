@@ -1,8 +1,8 @@
 import { GrpcCode, REASONS, type Reason } from '../reasons.js';
-import type { Decision } from '../decision/types.js';
+import type { Decision } from '../model.js';
 import type { PolicyConfig } from '../config/schema/policy.js';
 import { REASON_HEADER, SHADOW_HEADER, bearerChallenge, denyBody } from './deny-body.js';
-import { PbWriter, preencode } from './pb-writer.js';
+import { PbWriter, preencode } from '../wire/pb-writer.js';
 
 /** HeaderValueOption.HeaderAppendAction.OVERWRITE_IF_EXISTS_OR_ADD: a spoofed inbound copy is replaced, never appended to. */
 const OVERWRITE = 2;

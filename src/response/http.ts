@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { PolicyConfig } from '../config/schema/policy.js';
-import type { Decision } from '../decision/types.js';
+import type { Decision } from '../model.js';
 import { REASONS } from '../reasons.js';
 import { REASON_HEADER, SHADOW_HEADER, bearerChallenge, denyBody } from './deny-body.js';
 

@@ -1,4 +1,4 @@
-import { canonicalIp, parseCidr } from './ip.js';
+import { canonicalIp, parseCidr } from '../ip.js';
 
 /** Key families, named exactly as the zero-trust guides write them. */
 export type ListKind = 'suspended_user' | 'blocked_ip' | 'blocked_cidr' | 'user_risk';

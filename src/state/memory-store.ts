@@ -2,7 +2,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { StateConfig } from '../config/schema/state.js';
 import type { StateHealth, StateStore } from './types.js';
-import { canonicalIp } from './ip.js';
+import { canonicalIp } from '../ip.js';
 import { parseBlockTarget, validateScore, validateTtl, validateUser } from './keys.js';
 import { MirroredStateView } from './view.js';
 import { autoBlockAlert, type SecurityAlert } from './remediation.js';

@@ -1,4 +1,4 @@
-import { formatV4, networkKey, parseCidr, parseIp, type ParsedCidr } from './ip.js';
+import { formatV4, networkKey, parseCidr, parseIp, type ParsedCidr } from '../ip.js';
 
 /** Expiry time in ms since the epoch; Infinity for a key without TTL. */
 export type ExpiresAt = number;

@@ -3,7 +3,7 @@ import type { StateConfig } from '../config/schema/state.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { StateHealth, StateStore } from './types.js';
-import { canonicalIp } from './ip.js';
+import { canonicalIp } from '../ip.js';
 import { KeySpace, parseStoredScore, type ListKind } from './keys.js';
 import { emptySnapshot, type MirrorSnapshot, type RiskEntry } from './mirror.js';
 import { adminBlock, adminRisk, adminSuspend, adminUnblock, adminUnsuspend, scanPatterns } from './redis-admin.js';

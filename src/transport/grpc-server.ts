@@ -1,16 +1,16 @@
 import { constants as h2, type Http2Server, type ServerHttp2Session } from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
-import type { Config } from '../config/schema.js';
+import type { Config } from '../config/schema/index.js';
 import type { Checker } from '../decision/checker.js';
-import type { Decision } from '../decision/types.js';
+import type { Decision } from '../model.js';
 import type { Logger } from '../observability/logger.js';
-import type { WireCheckRequest } from '../normalize/check-request.js';
-import type { WantedHeaders } from '../normalize/wanted-headers.js';
+import type { WireCheckRequest } from '../wire/check-request.js';
+import type { WantedHeaders } from '../wire/wanted-headers.js';
 import type { EnvoyResponder, WireCheckResponse } from '../response/envoy.js';
 import { REASONS } from '../reasons.js';
 import { denyBody, REASON_HEADER } from '../response/deny-body.js';
 import { HealthService } from './health.js';
-import { AUTHORIZATION_SERVICE, loadProtos } from './protos.js';
+import { AUTHORIZATION_SERVICE, loadProtos } from '../wire/protos.js';
 
 export interface GrpcServerDeps {
   readonly checker: () => Checker;

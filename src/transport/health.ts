@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import { AUTHORIZATION_SERVICE } from './protos.js';
+import { AUTHORIZATION_SERVICE } from '../wire/protos.js';
 
 const SERVING = 1;
 const NOT_SERVING = 2;

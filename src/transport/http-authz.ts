@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BlockList } from 'node:net';
 import type { Checker } from '../decision/checker.js';
-import type { Decision, NormalizedRequest } from '../decision/types.js';
+import type { Decision, NormalizedRequest } from '../model.js';
 import { inList } from '../normalize/cidr.js';
-import { clientIp, normalizeIp } from '../normalize/ip.js';
+import { clientIp, normalizeIp } from '../normalize/client-ip.js';
 import { normalizePath } from '../normalize/path.js';
 import { REASON_HEADER } from '../response/deny-body.js';
 import type { HttpResponder } from '../response/http.js';

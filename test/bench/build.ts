@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { packageRoot } from '../../src/transport/protos.js';
+import { packageRoot } from '../../src/wire/protos.js';
 
 export const ROOT = packageRoot();
 export const DIST_BENCH = join(ROOT, 'dist', 'bench');

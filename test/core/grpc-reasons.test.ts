@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ConfigInput } from '../../src/config/schema.js';
+import type { ConfigInput } from '../../src/config/schema/index.js';
 import { signDevToken } from '../../src/identity/dev-token.js';
 import { REASONS, type Reason } from '../../src/reasons.js';
 import { checkRequest, responseHeader, type RequestSpec } from '../helpers/grpc.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { normalizePath, PathError } from '../../src/normalize/path.js';
-import { clientIp, normalizeIp } from '../../src/normalize/ip.js';
+import { clientIp, normalizeIp } from '../../src/normalize/client-ip.js';
 import { normalizeCheckRequest, RequestError } from '../../src/normalize/request.js';
 import { checkRequest } from '../helpers/grpc.js';
 

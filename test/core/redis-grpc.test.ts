@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ConfigInput } from '../../src/config/schema.js';
+import type { ConfigInput } from '../../src/config/schema/index.js';
 import { DEMO_CONFIG } from '../../src/config/defaults.js';
 import { signDevToken } from '../../src/identity/dev-token.js';
 import { checkRequest } from '../helpers/grpc.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type protobuf from 'protobufjs';
 import { policySchema } from '../../src/config/schema/policy.js';
-import type { Decision } from '../../src/decision/types.js';
+import type { Decision } from '../../src/model.js';
 import { REASON_CODES } from '../../src/reasons.js';
 import { EnvoyResponder } from '../../src/response/envoy.js';
 import { officialRoot } from '../helpers/official-protos.js';

@@ -1,16 +1,16 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { configSchema } from '../../src/config/schema.js';
+import { configSchema } from '../../src/config/schema/index.js';
 import { DEMO_CONFIG } from '../../src/config/defaults.js';
-import type { WireCheckRequest } from '../../src/normalize/check-request.js';
+import type { WireCheckRequest } from '../../src/wire/check-request.js';
 import { normalizeCheckRequest } from '../../src/normalize/request.js';
-import { WantedHeaders, wantedHeaderNames } from '../../src/normalize/wanted-headers.js';
-import { decodeCheckRequest } from '../../src/normalize/wire-decode.js';
+import { WantedHeaders, wantedHeaderNames } from '../../src/wire/wanted-headers.js';
+import { decodeCheckRequest } from '../../src/wire/decode.js';
 import { fuzzRuns } from '../hardening/support.js';
 import { checkRequestObject, encodeCheckRequest as encode } from '../helpers/check-request-gen.js';
 
 /**
- * The server decodes only the request headers some check reads (src/normalize/wanted-headers.ts)
+ * The server decodes only the request headers some check reads (src/wire/wanted-headers.ts)
  * and folds the pseudo-headers that duplicate HttpRequest fields into those fields. Whatever a
  * check can see must be the same as with every header decoded.
  */

@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { UNDECODABLE_REQUEST, type WireCheckRequest } from '../../src/normalize/check-request.js';
+import { UNDECODABLE_REQUEST, type WireCheckRequest } from '../../src/wire/check-request.js';
 import { normalizeCheckRequest } from '../../src/normalize/request.js';
-import { decodeCheckRequest, WireDecodeError } from '../../src/normalize/wire-decode.js';
-import { loadProtos } from '../../src/transport/protos.js';
+import { decodeCheckRequest, WireDecodeError } from '../../src/wire/decode.js';
+import { loadProtos } from '../../src/wire/protos.js';
 import { fuzzRuns } from '../hardening/support.js';
 import { checkRequestObject, encodeCheckRequest as encode } from '../helpers/check-request-gen.js';
 

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ConfigInput } from '../../src/config/schema.js';
+import type { ConfigInput } from '../../src/config/schema/index.js';
 import { checkRequest } from '../helpers/grpc.js';
 import { startJwksServer, type JwksServer } from '../helpers/jwks-server.js';
 import { startRedis, type RedisProcess } from '../helpers/redis.js';

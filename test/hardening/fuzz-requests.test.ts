@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEV_AUDIENCE, DEV_ISSUER } from '../../src/dev/keys.js';
-import type { WireCheckRequest } from '../../src/normalize/check-request.js';
-import { loadProtos } from '../../src/transport/protos.js';
+import type { WireCheckRequest } from '../../src/wire/check-request.js';
+import { loadProtos } from '../../src/wire/protos.js';
 import { checkRequest } from '../helpers/grpc.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { b64url } from '../helpers/tokens.js';

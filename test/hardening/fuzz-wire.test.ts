@@ -2,7 +2,7 @@ import type { ClientHttp2Session } from 'node:http2';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WireCheckResponse } from '../../src/response/envoy.js';
-import { loadProtos } from '../../src/transport/protos.js';
+import { loadProtos } from '../../src/wire/protos.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { FUZZ_TIMEOUT_MS, demoWith, expectStillServing, fuzzRuns, goodDevToken, goodRequest, grpcFrame, h2Session, rawCall, watchUnhandled, type RawOutcome } from './support.js';
 

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ConfigInput } from '../../src/config/schema.js';
+import type { ConfigInput } from '../../src/config/schema/index.js';
 import type { WireCheckResponse } from '../../src/response/envoy.js';
-import { loadProtos } from '../../src/transport/protos.js';
+import { loadProtos } from '../../src/wire/protos.js';
 import { checkRequest } from '../helpers/grpc.js';
 import { startJwksServer, type JwksServer, type JwksFault } from '../helpers/jwks-server.js';
 import { startTestServer, waitFor, type TestServer } from '../helpers/server.js';

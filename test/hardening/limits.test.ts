@@ -1,7 +1,7 @@
 import { constants as h2c, type ClientHttp2Session } from 'node:http2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { WireCheckRequest } from '../../src/normalize/check-request.js';
-import { loadProtos } from '../../src/transport/protos.js';
+import type { WireCheckRequest } from '../../src/wire/check-request.js';
+import { loadProtos } from '../../src/wire/protos.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { FLAG, FRAME, frame, grpcHeaderBlock, maxConcurrentStreams, rawH2 } from './raw-h2.js';
 import { CHECK_PATH, demoWith, expectStillServing, goodDevToken, goodRequest, grpcFrame, h2Session, isDecision, rawCall } from './support.js';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadProtos } from '../../src/transport/protos.js';
+import { loadProtos } from '../../src/wire/protos.js';
 import { authzClient, checkRequest, type AuthzClient, type CheckResult } from '../helpers/grpc.js';
 import { startJwksServer, type JwksServer } from '../helpers/jwks-server.js';
 import { freePort } from '../helpers/redis.js';

@@ -1,8 +1,8 @@
 import { connect, constants as h2, type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
-import type { ConfigInput } from '../../src/config/schema.js';
+import type { ConfigInput } from '../../src/config/schema/index.js';
 import { DEMO_CONFIG } from '../../src/config/defaults.js';
 import { signDevToken } from '../../src/identity/dev-token.js';
-import type { WireCheckRequest } from '../../src/normalize/check-request.js';
+import type { WireCheckRequest } from '../../src/wire/check-request.js';
 import { checkRequest, type AuthzClient, type CheckResult } from '../helpers/grpc.js';
 
 export const CHECK_PATH = '/envoy.service.auth.v3.Authorization/Check';

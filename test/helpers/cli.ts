@@ -1,6 +1,6 @@
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { join } from 'node:path';
-import { packageRoot } from '../../src/transport/protos.js';
+import { packageRoot } from '../../src/wire/protos.js';
 
 /** The built CLI (npm test builds first; for a single file run `npm run build` beforehand). */
 export const CLI = join(packageRoot(), 'dist/src/cli/main.js');

@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { LOADER_OPTIONS } from '../../src/transport/protos.js';
-import type { WireCheckRequest } from '../../src/normalize/check-request.js';
+import { LOADER_OPTIONS } from '../../src/wire/protos.js';
+import type { WireCheckRequest } from '../../src/wire/check-request.js';
 import type { WireCheckResponse } from '../../src/response/envoy.js';
 
 /** A real grpc-js client for Authorization/Check and grpc.health.v1, over a real socket. */

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import protobuf from 'protobufjs';
-import { packageRoot } from '../../src/transport/protos.js';
+import { packageRoot } from '../../src/wire/protos.js';
 
 /** Envoy's published API protos, as shipped in @grpc/grpc-js-xds (a devDependency). */
 export const OFFICIAL_DEPS = join(packageRoot(), 'node_modules/@grpc/grpc-js-xds/deps');

@@ -1,6 +1,6 @@
 import { App } from '../../src/app.js';
 import { validate } from '../../src/config/load.js';
-import type { ConfigInput } from '../../src/config/schema.js';
+import type { ConfigInput } from '../../src/config/schema/index.js';
 import { DEMO_CONFIG } from '../../src/config/defaults.js';
 import { silentLogger, type Logger } from '../../src/observability/logger.js';
 import { authzClient, type AuthzClient } from './grpc.js';

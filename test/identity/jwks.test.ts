@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { KEYS_UNAVAILABLE } from '../../src/identity/index.js';
 import type { Authenticator } from '../../src/identity/types.js';
-import { startJwksServer, type JwksServer } from '../helpers/jwks-server.js';
+import { startJwksServer } from '../helpers/jwks-server.js';
 import { b64url, jwksOf, makeKey, tokenFactory } from '../helpers/tokens.js';
 import { auth, counter, harness, sleep, until, type Harness } from './setup.js';
 

@@ -3,7 +3,7 @@ import { createAuthenticator } from '../../src/identity/index.js';
 import type { Authenticator } from '../../src/identity/types.js';
 import { silentLogger, type Logger } from '../../src/observability/logger.js';
 import { createMetrics, type Metrics } from '../../src/observability/metrics.js';
-import type { AuthResult, NormalizedRequest } from '../../src/decision/types.js';
+import type { AuthResult, NormalizedRequest } from '../../src/model.js';
 
 export interface Harness {
   readonly authn: Authenticator;

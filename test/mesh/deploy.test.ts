@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { loadConfig, validate } from '../../src/config/load.js';
-import { configSchema, type Config } from '../../src/config/schema.js';
+import { configSchema, type Config } from '../../src/config/schema/index.js';
 import { BOOTSTRAP_TYPE, decodeEnvoyMessage } from './envoy-proto.js';
 import {
   argValue,

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { DEMO_CONFIG } from '../../src/config/defaults.js';
-import { configSchema } from '../../src/config/schema.js';
+import { configSchema } from '../../src/config/schema/index.js';
 import { BOOTSTRAP_TYPE, decodeEnvoyMessage, envoyProtos } from './envoy-proto.js';
 import { isPlainObject } from './proto-json.js';
 

@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { configSchema } from '../../src/config/schema.js';
+import { configSchema } from '../../src/config/schema/index.js';
 import { policySchema } from '../../src/config/schema/policy.js';
 import { DEMO_CONFIG } from '../../src/config/defaults.js';
-import type { CheckTrace } from '../../src/decision/types.js';
+import type { CheckTrace } from '../../src/model.js';
 import { CHECK_ORDER, compilePolicy } from '../../src/policy/index.js';
 import { isReason } from '../../src/reasons.js';
 import { compile, evaluate, type PolicyInputConfig, request, stubState, user, WEDNESDAY_NOON } from './fixtures.js';

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import { policySchema } from '../../src/config/schema/policy.js';
-import type { CheckTrace, Identity, NormalizedRequest } from '../../src/decision/types.js';
+import type { CheckTrace, Identity, NormalizedRequest } from '../../src/model.js';
 import { compilePolicy } from '../../src/policy/index.js';
 import type { CompiledPolicy, PolicyOutcome } from '../../src/policy/types.js';
 import type { ListVerdict, StateView } from '../../src/state/types.js';

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { NormalizedRequest } from '../../src/decision/types.js';
+import type { NormalizedRequest } from '../../src/model.js';
 import { hostMatcher, isCanonicalPath, patternMatcher, prefixMatcher } from '../../src/policy/routes.js';
 import { compile, evaluate, user } from './fixtures.js';
 

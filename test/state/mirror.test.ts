@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isIP } from 'node:net';
 import fc from 'fast-check';
-import { canonicalIp, parseCidr, parseIp } from '../../src/state/ip.js';
+import { canonicalIp, parseCidr, parseIp } from '../../src/ip.js';
 import { Mirror } from '../../src/state/mirror.js';
 import { parseBlockTarget, StateInputError } from '../../src/state/keys.js';
 

@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { identitySchema } from './schema/identity.js';
-import { policySchema } from './schema/policy.js';
-import { logSchema, networkSchema, serverSchema } from './schema/server.js';
-import { stateSchema } from './schema/state.js';
+import { identitySchema } from './identity.js';
+import { policySchema } from './policy.js';
+import { logSchema, networkSchema, serverSchema } from './server.js';
+import { stateSchema } from './state.js';
 
 export const configSchema = z
   .object({

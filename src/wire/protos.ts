@@ -4,9 +4,9 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import protobuf from 'protobufjs';
-import { UNDECODABLE_REQUEST } from '../normalize/check-request.js';
-import { decodeCheckRequest } from '../normalize/wire-decode.js';
-import type { WantedHeaders } from '../normalize/wanted-headers.js';
+import { UNDECODABLE_REQUEST } from './check-request.js';
+import { decodeCheckRequest } from './decode.js';
+import type { WantedHeaders } from './wanted-headers.js';
 
 /** Works from src/ (tsx, vitest) and from dist/src/ alike. */
 export function packageRoot(): string {
@@ -38,7 +38,7 @@ export interface LoadedProtos {
   /** Check decodes requests with protobufjs (all fields); the bench's no-op baseline serves this. */
   readonly authorization: grpc.ServiceDefinition;
   /**
-   * Check decodes with src/normalize/wire-decode.ts (only what the checks read, and of the headers
+   * Check decodes with src/wire/decode.ts (only what the checks read, and of the headers
    * only those `wanted` returns at the time of the call); zt-authz serves this.
    */
   authorizationServer(wanted: () => WantedHeaders): grpc.ServiceDefinition;

@@ -1,4 +1,4 @@
-import type { Reason } from '../reasons.js';
+import type { Reason } from './reasons.js';
 
 /** A CheckRequest (or HTTP auth subrequest) reduced to what the checks read. Built once per call. */
 export interface NormalizedRequest {

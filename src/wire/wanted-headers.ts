@@ -1,4 +1,4 @@
-import type { Config } from '../config/schema.js';
+import type { Config } from '../config/schema/index.js';
 import { DEV_TOKEN_HEADER } from '../dev/keys.js';
 
 /**
