@@ -233,7 +233,17 @@ export class App {
       liveRisk: (sub, now) => s.liveRisk(sub, now),
       recordAuthFailure: () => undefined,
     };
-    const engine = new DecisionEngine({ authenticator: () => this.authenticator, state: readOnly, policy: () => active.policy, nextId: this.nextId });
+    const authn = this.authenticator;
+    // The pasted token is verified but never stored: not in the token cache, not in a log.
+    const forgetful: Authenticator = {
+      extractToken: (req) => authn.extractToken(req),
+      authenticate: (token, now) => authn.authenticate(token, now, false),
+      ready: () => authn.ready(),
+      anyReady: () => authn.anyReady(),
+      start: () => authn.start(),
+      close: () => undefined,
+    };
+    const engine = new DecisionEngine({ authenticator: () => forgetful, state: readOnly, policy: () => active.policy, nextId: this.nextId });
     const issuer = active.config.identity.issuers[0];
     return explainRequest(input, {
       engine,

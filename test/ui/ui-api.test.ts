@@ -117,6 +117,18 @@ describe('live page: the explain form', () => {
     expect(logged).not.toContain(forged.split('.')[2]!);
   });
 
+  it('verifies the pasted token without putting it in the token cache', async () => {
+    const fresh = await signDevToken({ sub: 'carol', ttlS: 600, claims: CLAIMS });
+    expect((await explain(srv.httpUrl, { path: '/api/orders', token: fresh })).body.reason).toBe('allowed');
+    const counts = srv.app.metrics.tokenCacheCounts;
+    const misses = counts.miss;
+    const r = await srv.client.check(checkRequest({ token: fresh }));
+    expect(r.response?.status.code).toBe(0);
+    expect(counts.miss).toBe(misses + 1);
+    await srv.client.check(checkRequest({ token: fresh }));
+    expect(counts.miss).toBe(misses + 1);
+  });
+
   it('answers bad input with a 4xx and no decision', async () => {
     const text = await fetch(`${srv.httpUrl}/ui/api/explain`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{}' });
     expect(text.status).toBe(415);
