@@ -23,6 +23,12 @@ import type { StateStore } from './state/types.js';
 import { bindGrpc, createGrpcServer } from './transport/grpc-server.js';
 import { HealthService } from './transport/health.js';
 import { createOpsServer, listenHttp, type ReadinessReport } from './transport/http-server.js';
+import { LiveStats } from './observability/live-stats.js';
+import { CHECK_ORDER } from './policy/index.js';
+import type { StateView } from './state/types.js';
+import { explainRequest, type ExplainInput, type ExplainOutcome } from './ui/explain.js';
+import { createUiHandler, isLoopbackListener } from './ui/handler.js';
+import { combineParts, LIST_LIMIT, type UiPart, type UiSnapshot } from './ui/snapshot.js';
 
 export interface AppOptions {
   readonly logger?: Logger;
@@ -32,6 +38,13 @@ export interface AppOptions {
   readonly configFile?: string | undefined;
   /** Watch configFile for changes (Kubernetes ConfigMap updates). */
   readonly watchConfig?: boolean;
+  /** Required for the live page on a listener that is not loopback (ZT_AUTHZ_UI_TOKEN). */
+  readonly uiAccessToken?: string | undefined;
+  /**
+   * Gathers a value from every process of a `serve --workers N` group (runtime/workers.ts);
+   * without it the page shows this process alone.
+   */
+  readonly shareAcrossWorkers?: ((channel: string, local: () => unknown) => () => Promise<unknown[]>) | undefined;
 }
 
 export interface ReloadOutcome {
@@ -63,6 +76,8 @@ export class App {
   private watcher: FSWatcher | undefined;
   private draining = false;
   private readonly nextId = createDecisionIds();
+  /** Kept across reloads so the page's history survives them; undefined while the page is off. */
+  private readonly live: LiveStats | undefined;
 
   private constructor(
     loaded: Extract<LoadResult, { ok: true }>,
@@ -72,6 +87,15 @@ export class App {
     private readonly opts: AppOptions,
   ) {
     this.authenticator = createAuthenticator(loaded.config.identity, { logger, metrics });
+    const http = loaded.config.server.http;
+    if (http.ui) {
+      if (http.address !== '' && !isLoopbackListener(http.address) && !opts.uiAccessToken) {
+        throw new Error(
+          `server.http.ui: the live page on ${http.address}, which is not a loopback address, needs an access token: set ZT_AUTHZ_UI_TOKEN`,
+        );
+      }
+      this.live = new LiveStats({ showUsers: !http.ui_redact.includes('user_id'), showIps: !http.ui_redact.includes('client_ip') });
+    }
     this.active = this.build(loaded.config, loaded.hash);
     this.health = new HealthService(() => this.ready() && !this.draining);
   }
@@ -117,6 +141,7 @@ export class App {
       decisionLog: config.log.decisions,
       trustedXffHops: config.network.trusted_xff_hops,
       defaultTimeoutMs: config.server.decision_timeout_ms,
+      live: this.live,
     });
     this.metrics.configInfo.reset();
     this.metrics.configInfo.set({ hash }, 1);
@@ -164,10 +189,68 @@ export class App {
           responder: () => this.active.http,
           decisionTimeoutMs: cfg.decision_timeout_ms,
         },
+        ui: this.live === undefined ? undefined : this.uiHandler(),
       });
       this.httpAddress = await listenHttp(this.httpServer, cfg.http.address);
     }
     this.logger.info({ grpc: this.grpcAddress, http: this.httpAddress, policy_hash: this.active.hash }, 'zt-authz listening');
+  }
+
+  private uiHandler() {
+    const share = this.opts.shareAcrossWorkers ?? ((_channel, local) => async () => [await local()]);
+    const gather = share('ui', () => this.uiPart());
+    return createUiHandler({
+      snapshot: async (): Promise<UiSnapshot> => combineParts((await gather()) as UiPart[], Date.now()),
+      explain: (input) => this.explain(input),
+      accessToken: this.opts.uiAccessToken,
+      logger: this.logger,
+    });
+  }
+
+  /** This process's share of the live page. */
+  async uiPart(): Promise<UiPart> {
+    const active = this.active;
+    const now = Date.now();
+    const shadowed = new Set<string>(active.policy.shadowedChecks);
+    const { ready, components } = this.readiness();
+    return {
+      pid: process.pid,
+      policy: { hash: active.hash, checks: CHECK_ORDER.map((c) => ({ name: c.check, shadowed: shadowed.has(c.check) })) },
+      health: { ...components, ready },
+      live: this.live!.raw(now),
+      state: this.state.inspect(now, LIST_LIMIT),
+      alerts: await this.state.recentAlerts(LIST_LIMIT),
+    };
+  }
+
+  /** The explain form: the serving policy and keys, a state view that counts no strikes. */
+  explain(input: ExplainInput): Promise<ExplainOutcome> {
+    const active = this.active;
+    const s = this.state;
+    const readOnly: StateView = {
+      userSuspended: (sub, now) => s.userSuspended(sub, now),
+      ipBlocked: (ip, now) => s.ipBlocked(ip, now),
+      liveRisk: (sub, now) => s.liveRisk(sub, now),
+      recordAuthFailure: () => undefined,
+    };
+    const authn = this.authenticator;
+    // The pasted token is verified but never stored: not in the token cache, not in a log.
+    const forgetful: Authenticator = {
+      extractToken: (req) => authn.extractToken(req),
+      authenticate: (token, now) => authn.authenticate(token, now, false),
+      ready: () => authn.ready(),
+      anyReady: () => authn.anyReady(),
+      start: () => authn.start(),
+      close: () => undefined,
+    };
+    const engine = new DecisionEngine({ authenticator: () => forgetful, state: readOnly, policy: () => active.policy, nextId: this.nextId });
+    const issuer = active.config.identity.issuers[0];
+    return explainRequest(input, {
+      engine,
+      hash: active.hash,
+      tokenHeader: issuer?.token_header ?? 'authorization',
+      tokenScheme: issuer?.token_scheme ?? 'Bearer',
+    });
   }
 
   get config(): Config {

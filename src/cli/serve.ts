@@ -1,11 +1,11 @@
 import { App } from '../app.js';
 import { ENV_VARS, loadConfig } from '../config/load.js';
 import { createLoggers } from '../observability/logger.js';
-import { announceReady, shareClusterMetrics, startCluster } from '../runtime/workers.js';
+import { announceReady, shareAcrossWorkers, shareClusterMetrics, startCluster } from '../runtime/workers.js';
 import { parse, usageFailed } from './args.js';
 import { tuneHeap } from './heap-tuning.js';
 
-const USAGE = `Usage: zt-authz serve [--config FILE] [--grpc HOST:PORT] [--http HOST:PORT] [--redis URL] [--workers N]
+const USAGE = `Usage: zt-authz serve [--config FILE] [--grpc HOST:PORT] [--http HOST:PORT] [--redis URL] [--workers N] [--ui]
 
 Runs the envoy.service.auth.v3.Authorization/Check gRPC server (default 127.0.0.1:9191) and the
 HTTP port (default 127.0.0.1:8181: /healthz, /readyz, /metrics, /authz). Without --config it runs
@@ -14,6 +14,9 @@ the embedded demo config with the bundled DEVELOPMENT keys and in-memory state.
 --workers N (or ZT_AUTHZ_WORKERS) runs N processes behind the same ports (node:cluster): connections,
 not requests, are balanced, so Envoy needs at least N connections to use them all. Use the
 in-memory store only with 1 worker (each worker would have its own state); Redis state is shared.
+
+--ui (or server.http.ui: true) serves the live security page at /ui/ on the HTTP port. On a
+listener that is not loopback it needs ZT_AUTHZ_UI_TOKEN, which the page then asks for.
 
 Environment (flags win over environment, environment wins over the file):
 ${Object.entries(ENV_VARS)
@@ -33,6 +36,7 @@ export async function runServe(argv: string[]): Promise<number> {
       http: { type: 'string' },
       redis: { type: 'string' },
       workers: { type: 'string' },
+      ui: { type: 'boolean' },
     }));
   } catch (err) {
     return usageFailed(err, USAGE);
@@ -41,7 +45,7 @@ export async function runServe(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  const loaded = loadConfig({ file: values.config, flags: { grpc: values.grpc, http: values.http, redis: values.redis } });
+  const loaded = loadConfig({ file: values.config, flags: { grpc: values.grpc, http: values.http, redis: values.redis, ui: values.ui } });
   if (!loaded.ok) {
     process.stderr.write(`zt-authz: invalid config ${loaded.source}:\n`);
     for (const e of loaded.errors) process.stderr.write(`  - ${e}\n`);
@@ -58,7 +62,14 @@ export async function runServe(argv: string[]): Promise<number> {
   // The primary only supervises: it forwards signals and exits when the workers do.
   if (role.role === 'primary') return -1;
   const configFile = values.config ?? (process.env.ZT_AUTHZ_CONFIG || undefined);
-  const app = await App.start(loaded, { logger, decisionLogger: decisions, configFile, watchConfig: configFile !== undefined });
+  const app = await App.start(loaded, {
+    logger,
+    decisionLogger: decisions,
+    configFile,
+    watchConfig: configFile !== undefined,
+    uiAccessToken: process.env.ZT_AUTHZ_UI_TOKEN || undefined,
+    shareAcrossWorkers: role.role === 'worker' ? shareAcrossWorkers : undefined,
+  });
   if (role.role === 'worker') {
     shareClusterMetrics(app.metrics.registry);
     announceReady({ grpc: app.grpcAddress, http: app.httpAddress });

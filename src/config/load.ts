@@ -9,7 +9,7 @@ export interface LoadOptions {
   readonly file?: string | undefined;
   readonly env?: NodeJS.ProcessEnv;
   /** Command-line flags: they win over the environment, which wins over the file. */
-  readonly flags?: { grpc?: string | undefined; http?: string | undefined; redis?: string | undefined };
+  readonly flags?: { grpc?: string | undefined; http?: string | undefined; redis?: string | undefined; ui?: boolean | undefined };
 }
 
 export type LoadResult =
@@ -111,4 +111,5 @@ function applyOverrides(raw: Record<string, unknown>, env: NodeJS.ProcessEnv, fl
     section(state, 'redis').url = redis;
   }
   if (level) section(raw, 'log').level = level;
+  if (flags.ui) section(section(raw, 'server'), 'http').ui = true;
 }

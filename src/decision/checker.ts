@@ -1,4 +1,5 @@
 import type { Logger } from '../observability/logger.js';
+import type { LiveStats } from '../observability/live-stats.js';
 import type { Metrics } from '../observability/metrics.js';
 import { normalizeCheckRequest, RequestError } from '../normalize/request.js';
 import { UNDECODABLE_REQUEST, type WireCheckRequest } from '../wire/check-request.js';
@@ -16,6 +17,8 @@ export interface CheckerOptions {
   readonly trustedXffHops: number;
   /** Budget when the caller sends no deadline. */
   readonly defaultTimeoutMs: number;
+  /** The live page's figures; undefined (one comparison per call) when the page is off. */
+  readonly live?: LiveStats | undefined;
 }
 
 /**
@@ -105,6 +108,7 @@ export class Checker {
     m.checkSeconds.observe(seconds);
     m.decisionCounts[REASON_INDEX[d.reason]]!++;
     if (d.shadowed) for (const r of d.shadowed) m.wouldDeny.inc({ reason: r });
+    this.o.live?.record(d, req, seconds, Date.now());
     const mode = this.o.decisionLog;
     if (mode === 'all' || (mode === 'deny' && !d.allow)) {
       this.o.decisionLogger.info(

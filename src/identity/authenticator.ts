@@ -87,7 +87,7 @@ class JwtAuthenticator implements Authenticator {
     return extractToken(req, this.locations);
   }
 
-  authenticate(token: string, nowMs: number): AuthResult | Promise<AuthResult> {
+  authenticate(token: string, nowMs: number, remember = true): AuthResult | Promise<AuthResult> {
     const e = this.cache.get(token);
     if (e !== undefined) {
       if (nowMs < e.expiresMs && nowMs >= e.notBeforeMs && e.key.live) {
@@ -99,7 +99,7 @@ class JwtAuthenticator implements Authenticator {
       this.cache.delete(token);
     }
     this.cacheCounts.miss++;
-    return this.verify(token, nowMs);
+    return this.verify(token, nowMs, remember);
   }
 
   ready(): boolean {
@@ -126,7 +126,7 @@ class JwtAuthenticator implements Authenticator {
     this.cache.clear();
   }
 
-  private verify(token: string, nowMs: number): AuthResult | Promise<AuthResult> {
+  private verify(token: string, nowMs: number, remember: boolean): AuthResult | Promise<AuthResult> {
     const parsed = parseCompactJws(token, this.maxTokenBytes);
     if (!('alg' in parsed)) return deny(parsed.reason, parsed.detail);
     const { iss } = parsed.payload;
@@ -136,7 +136,7 @@ class JwtAuthenticator implements Authenticator {
     if (!issuer.algorithms.has(parsed.alg)) return deny('token_invalid', `alg ${parsed.alg} not allowed for this issuer`);
 
     const found = selectKey(issuer.keys, parsed);
-    if (typeof found !== 'string') return this.finish(token, parsed, issuer, found, nowMs);
+    if (typeof found !== 'string') return this.finish(token, parsed, issuer, found, nowMs, remember);
     if (found !== 'unknown_kid' && found !== KEYS_UNAVAILABLE) return deny('token_invalid', found);
 
     const why = found === KEYS_UNAVAILABLE ? `${KEYS_UNAVAILABLE}: no usable keys loaded for the issuer` : 'kid not in the JWKS';
@@ -144,13 +144,13 @@ class JwtAuthenticator implements Authenticator {
     if (pending === undefined) return deny('token_invalid', `${why} (refetch cooling down)`);
     return waitAtMost(pending, issuer.waitMs).then((settled) => {
       const again = selectKey(issuer.keys, parsed);
-      if (typeof again !== 'string') return this.finish(token, parsed, issuer, again, nowMs);
+      if (typeof again !== 'string') return this.finish(token, parsed, issuer, again, nowMs, remember);
       if (again !== 'unknown_kid' && again !== KEYS_UNAVAILABLE) return deny('token_invalid', again);
       return deny('token_invalid', settled ? `${why} (after refetch)` : `${why} (refetch still running after ${issuer.waitMs} ms)`);
     });
   }
 
-  private finish(token: string, parsed: ParsedToken, issuer: IssuerRuntime, key: KeyRecord, nowMs: number): AuthResult {
+  private finish(token: string, parsed: ParsedToken, issuer: IssuerRuntime, key: KeyRecord, nowMs: number, remember: boolean): AuthResult {
     if (!verifySignature(parsed.alg, key, parsed.signingInput, parsed.signature)) {
       return deny('token_invalid', 'signature verification failed');
     }
@@ -163,7 +163,7 @@ class JwtAuthenticator implements Authenticator {
       exp: claims.exp,
     };
     const result = Object.freeze({ ok: true as const, identity: Object.freeze(identity) });
-    if (this.cacheMaxAgeMs > 0) {
+    if (remember && this.cacheMaxAgeMs > 0) {
       const skewMs = issuer.rules.clockSkewS * 1000;
       this.cache.set(
         token,

@@ -7,7 +7,8 @@ import type { AuthResult, NormalizedRequest } from '../model.js';
 export interface Authenticator {
   /** The raw token from the issuer-configured header, or undefined when none is present. Throws never. */
   extractToken(req: NormalizedRequest): TokenExtraction;
-  authenticate(token: string, nowMs: number): AuthResult | Promise<AuthResult>;
+  /** `remember: false` (the live page's explain form) verifies without adding the token to the cache. */
+  authenticate(token: string, nowMs: number, remember?: boolean): AuthResult | Promise<AuthResult>;
   /** True once every issuer has a usable key set. */
   ready(): boolean;
   /** True once at least one issuer has a usable key set (the others deny their own tokens only). */

@@ -41,25 +41,27 @@ export interface ClusterOptions {
 
 const MSG = {
   ready: 'zt-authz:ready',
-  metricsRequest: 'zt-authz:metrics-request',
-  metricsCollect: 'zt-authz:metrics-collect',
-  metricsReply: 'zt-authz:metrics-reply',
-  metricsResult: 'zt-authz:metrics-result',
+  /** worker → primary: gather `channel` from every worker; primary → workers: send yours; … */
+  collectRequest: 'zt-authz:collect-request',
+  collect: 'zt-authz:collect',
+  collectReply: 'zt-authz:collect-reply',
+  /** primary → the requesting worker: every worker's reply. */
+  collectResult: 'zt-authz:collect-result',
 } as const;
 
 interface Message {
   readonly type: string;
   readonly id?: number;
+  readonly channel?: string;
   readonly addresses?: WorkerAddresses;
-  readonly metrics?: unknown;
-  readonly text?: string;
-  readonly error?: string;
+  readonly data?: unknown;
 }
 
 /** A worker that dies this soon after its fork counts as a failed start. */
 const QUICK_DEATH_MS = 5000;
 const MAX_QUICK_DEATHS = 3;
-const METRICS_COLLECT_TIMEOUT_MS = 2000;
+/** How long the primary waits for every worker's reply; a slow or dead worker is left out. */
+const COLLECT_TIMEOUT_MS = 2000;
 
 /**
  * workers <= 1 runs in-process ('single'). Otherwise the primary forks the workers, restarts
@@ -100,22 +102,22 @@ function runPrimary(opts: ClusterOptions): ClusterRole {
     if (m.type === MSG.ready && m.addresses) {
       readyAddresses.set(w.id, m.addresses);
       if (readyAddresses.size === opts.workers) resolveReady([...readyAddresses.values()]);
-    } else if (m.type === MSG.metricsRequest && typeof m.id === 'number') {
-      collectMetrics(w, m.id);
-    } else if (m.type === MSG.metricsReply && typeof m.id === 'number') {
+    } else if (m.type === MSG.collectRequest && typeof m.id === 'number' && typeof m.channel === 'string') {
+      collect(w, m.id, m.channel);
+    } else if (m.type === MSG.collectReply && typeof m.id === 'number') {
       const p = pending.get(m.id);
       if (!p) return;
-      p.replies.push(m.metrics);
+      p.replies.push(m.data);
       if (p.replies.length >= p.expected) finishCollect(m.id);
     }
   };
 
-  const collectMetrics = (requester: Worker, requestId: number) => {
+  const collect = (requester: Worker, requestId: number, channel: string) => {
     const live = Object.values(cluster.workers ?? {}).filter((x): x is Worker => x !== undefined && x.isConnected());
     const id = nextCollectId++;
-    const timer = setTimeout(() => finishCollect(id), METRICS_COLLECT_TIMEOUT_MS);
+    const timer = setTimeout(() => finishCollect(id), COLLECT_TIMEOUT_MS);
     pending.set(id, { requester, requestId, replies: [], expected: live.length, timer });
-    for (const x of live) x.send({ type: MSG.metricsCollect, id });
+    for (const x of live) x.send({ type: MSG.collect, id, channel });
   };
 
   const finishCollect = (id: number) => {
@@ -123,16 +125,7 @@ function runPrimary(opts: ClusterOptions): ClusterRole {
     if (!p) return;
     pending.delete(id);
     clearTimeout(p.timer);
-    if (!p.requester.isConnected()) return;
-    try {
-      const text = AggregatorRegistry.aggregate(p.replies as Parameters<typeof AggregatorRegistry.aggregate>[0]).metrics();
-      void text.then(
-        (t) => p.requester.isConnected() && p.requester.send({ type: MSG.metricsResult, id: p.requestId, text: t }),
-        (err: Error) => p.requester.isConnected() && p.requester.send({ type: MSG.metricsResult, id: p.requestId, error: err.message }),
-      );
-    } catch (err) {
-      p.requester.send({ type: MSG.metricsResult, id: p.requestId, error: (err as Error).message });
-    }
+    if (p.requester.isConnected()) p.requester.send({ type: MSG.collectResult, id: p.requestId, data: p.replies });
   };
 
   cluster.on('exit', (w, code, signal) => {
@@ -194,6 +187,57 @@ export function announceReady(addresses: WorkerAddresses): void {
   if (cluster.isWorker && process.send) process.send({ type: MSG.ready, addresses });
 }
 
+type Collector = () => unknown;
+const collectors = new Map<string, Collector>();
+const waiting = new Map<number, { resolve: (replies: unknown[]) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+let nextRequest = 1;
+let listening = false;
+
+function listen(): void {
+  if (listening) return;
+  listening = true;
+  process.on('message', (m: Message) => {
+    if (!m || typeof m.type !== 'string') return;
+    if (m.type === MSG.collect && typeof m.id === 'number' && typeof m.channel === 'string') {
+      const id = m.id;
+      const local = collectors.get(m.channel);
+      Promise.resolve()
+        .then(() => local?.())
+        .then(
+          (data) => process.send?.({ type: MSG.collectReply, id, data: data ?? null }),
+          () => process.send?.({ type: MSG.collectReply, id, data: null }),
+        );
+    } else if (m.type === MSG.collectResult && typeof m.id === 'number') {
+      const w = waiting.get(m.id);
+      if (!w) return;
+      waiting.delete(m.id);
+      clearTimeout(w.timer);
+      w.resolve(Array.isArray(m.data) ? m.data.filter((d) => d !== null) : []);
+    }
+  });
+}
+
+/**
+ * In a cluster worker: registers what this worker answers on `channel`, and returns a function
+ * that gathers every worker's answer (its own included) through the primary. Outside a cluster
+ * the returned function answers with this process's own value alone.
+ */
+export function shareAcrossWorkers(channel: string, local: Collector): () => Promise<unknown[]> {
+  if (!cluster.isWorker || !process.send) return async () => [await local()];
+  collectors.set(channel, local);
+  listen();
+  return () =>
+    new Promise<unknown[]>((resolve, reject) => {
+      const id = nextRequest++;
+      const timer = setTimeout(() => {
+        waiting.delete(id);
+        reject(new Error(`cluster ${channel} timed out`));
+      }, COLLECT_TIMEOUT_MS + 1000);
+      waiting.set(id, { resolve, reject, timer });
+      process.send!({ type: MSG.collectRequest, id, channel });
+    });
+}
+
 /**
  * In a worker, makes `registry.metrics()` (what /metrics serves) return the sum over all
  * workers, so a scrape that lands on any worker sees the whole sidecar. Counters and
@@ -202,35 +246,8 @@ export function announceReady(addresses: WorkerAddresses): void {
  */
 export function shareClusterMetrics(registry: Registry): void {
   if (!cluster.isWorker || !process.send) return;
-  const local = registry.getMetricsAsJSON.bind(registry);
-  const waiting = new Map<number, { resolve: (t: string) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
-  let next = 1;
-  process.on('message', (m: Message) => {
-    if (!m || typeof m.type !== 'string') return;
-    if (m.type === MSG.metricsCollect && typeof m.id === 'number') {
-      const id = m.id;
-      local().then(
-        (metrics) => process.send?.({ type: MSG.metricsReply, id, metrics }),
-        () => process.send?.({ type: MSG.metricsReply, id, metrics: [] }),
-      );
-    } else if (m.type === MSG.metricsResult && typeof m.id === 'number') {
-      const w = waiting.get(m.id);
-      if (!w) return;
-      waiting.delete(m.id);
-      clearTimeout(w.timer);
-      if (typeof m.text === 'string') w.resolve(m.text);
-      else w.reject(new Error(m.error ?? 'cluster metrics failed'));
-    }
-  });
+  const gather = shareAcrossWorkers('metrics', registry.getMetricsAsJSON.bind(registry));
   // The instance method shadows the prototype's: the ops server keeps calling registry.metrics().
-  registry.metrics = () =>
-    new Promise<string>((resolve, reject) => {
-      const id = next++;
-      const timer = setTimeout(() => {
-        waiting.delete(id);
-        reject(new Error('cluster metrics timed out'));
-      }, METRICS_COLLECT_TIMEOUT_MS + 1000);
-      waiting.set(id, { resolve, reject, timer });
-      process.send!({ type: MSG.metricsRequest, id });
-    });
+  registry.metrics = async () =>
+    AggregatorRegistry.aggregate((await gather()) as Parameters<typeof AggregatorRegistry.aggregate>[0]).metrics();
 }

@@ -37,6 +37,10 @@ export class MemoryStateStore extends MirroredStateView implements StateStore {
     this.sweepTimer.unref();
   }
 
+  recentAlerts(limit: number): Promise<readonly SecurityAlert[]> {
+    return Promise.resolve(this.alerts.slice(0, limit));
+  }
+
   health(): StateHealth {
     return { backend: 'memory', connected: true, mirrorAgeMs: 0, ready: true };
   }

@@ -19,6 +19,26 @@ export function emptySnapshot(): MirrorSnapshot {
   return { suspended: new Map(), blockedIps: new Map(), blockedCidrs: new Map(), risk: new Map() };
 }
 
+export interface ListedEntry {
+  readonly id: string;
+  /** Seconds left; null for a key without TTL. */
+  readonly ttl_s: number | null;
+  readonly score?: number;
+}
+
+export interface StateListing {
+  readonly counts: ReturnType<Mirror['counts']>;
+  readonly suspended: readonly ListedEntry[];
+  readonly blocked_ips: readonly ListedEntry[];
+  readonly blocked_cidrs: readonly ListedEntry[];
+  readonly risk: readonly ListedEntry[];
+}
+
+/** RFC 5952-ish text of the 32-hex-digit expansion the mirror keys IPv6 by (zeros not compressed). */
+function hexToV6(hex: string): string {
+  return (hex.match(/.{4}/g) ?? []).map((g) => g.replace(/^0+(?=.)/, '')).join(':');
+}
+
 /** Per-prefix-length hash of network -> expiry: a lookup is one mask + Map.get per prefix length in use. */
 interface CidrIndex {
   readonly prefixes: number[];
@@ -140,6 +160,31 @@ export class Mirror {
       blockedIps: this.blockedV4.size + this.blockedV6.size,
       blockedCidrs: this.cidrs.size,
       risk: this.risk.size,
+    };
+  }
+
+  /** Unexpired entries for the live page, at most `limit` of each list (Map order: oldest write first). */
+  list(nowMs: number, limit: number): StateListing {
+    const take = <V>(m: Map<string, V>, exp: (v: V) => number, row: (k: string, v: V) => ListedEntry): ListedEntry[] => {
+      const out: ListedEntry[] = [];
+      for (const [k, v] of m) {
+        if (exp(v) <= nowMs) continue;
+        if (out.length >= limit) break;
+        out.push(row(k, v));
+      }
+      return out;
+    };
+    const ttl = (exp: number) => (exp === Infinity ? null : Math.ceil((exp - nowMs) / 1000));
+    const ips = [
+      ...take(this.blockedV4, (e) => e, (k, e) => ({ id: k, ttl_s: ttl(e) })),
+      ...take(this.blockedV6, (e) => e, (k, e) => ({ id: hexToV6(k), ttl_s: ttl(e) })),
+    ].slice(0, limit);
+    return {
+      counts: this.counts(),
+      suspended: take(this.suspended, (e) => e, (k, e) => ({ id: k, ttl_s: ttl(e) })),
+      blocked_ips: ips,
+      blocked_cidrs: take(this.cidrs, ([, e]) => e, (k, [, e]) => ({ id: k, ttl_s: ttl(e) })),
+      risk: take(this.risk, (r) => r.expiresAtMs, (k, r) => ({ id: k, ttl_s: ttl(r.expiresAtMs), score: r.score })),
     };
   }
 

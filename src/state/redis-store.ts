@@ -8,13 +8,25 @@ import { KeySpace, parseStoredScore, type ListKind } from './keys.js';
 import { emptySnapshot, type MirrorSnapshot, type RiskEntry } from './mirror.js';
 import { adminBlock, adminRisk, adminSuspend, adminUnblock, adminUnsuspend, scanPatterns } from './redis-admin.js';
 import { createDataClient, createNodeClient, describeTarget, type DataClient, type NodeAddress } from './redis-conn.js';
-import { RedisRemediator } from './remediation.js';
+import { RedisRemediator, type SecurityAlert } from './remediation.js';
 import { TrackingChannel } from './tracking-channel.js';
 import { MirroredStateView, type ListName } from './view.js';
 
 type KeyValue = number | RiskEntry | undefined;
 /** Keys read per batch during a resync: bounds memory and the size of one pipeline. */
 const READ_CHUNK = 1000;
+
+const ALERTS_READ_TIMEOUT_MS = 500;
+
+/** Other tools write security_alerts too: anything that is not a JSON object is skipped. */
+function parseAlert(row: string): SecurityAlert[] {
+  try {
+    const v: unknown = JSON.parse(row);
+    return typeof v === 'object' && v !== null && !Array.isArray(v) && typeof (v as { type?: unknown }).type === 'string' ? [v as SecurityAlert] : [];
+  } catch {
+    return [];
+  }
+}
 
 /**
  * Redis-backed state. The hot path reads only the in-process mirror; Redis keeps it current with
@@ -98,6 +110,23 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
       mirrorAgeMs: Math.max(0, now - (this.everSynced ? this.lastSyncedAtMs : this.createdAtMs)),
       ready: this.everSynced,
     };
+  }
+
+  /** LRANGE with a deadline this code owns: the page must not wait on a stalled Redis. */
+  recentAlerts(limit: number): Promise<readonly SecurityAlert[]> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve([]), ALERTS_READ_TIMEOUT_MS);
+      this.data.lrange(this.keys.alerts, 0, limit - 1).then(
+        (rows) => {
+          clearTimeout(timer);
+          resolve(rows.flatMap((row) => parseAlert(row)));
+        },
+        () => {
+          clearTimeout(timer);
+          resolve([]);
+        },
+      );
+    });
   }
 
   async close(): Promise<void> {

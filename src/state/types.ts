@@ -1,3 +1,5 @@
+import type { StateListing } from './mirror.js';
+import type { SecurityAlert } from './remediation.js';
 /**
  * Suspensions, IP blocks and live risk, as seen by the hot path. Every method is synchronous and
  * answers from process memory: implementations keep an in-process mirror current in the background.
@@ -15,6 +17,10 @@ export interface StateView {
 }
 
 export interface StateStore extends StateView {
+  /** What the mirror holds now, for the live page (never on the hot path). */
+  inspect(nowMs: number, limit: number): StateListing;
+  /** The newest security_alerts entries; resolves within its own deadline, [] when unreachable. */
+  recentAlerts(limit: number): Promise<readonly SecurityAlert[]>;
   start(): Promise<void>;
   /** For /readyz and metrics. */
   health(): StateHealth;

@@ -1,5 +1,5 @@
 import type { ListVerdict, StateView } from './types.js';
-import { Mirror } from './mirror.js';
+import { Mirror, type StateListing } from './mirror.js';
 
 export type ListName = 'suspended_users' | 'blocked_ips' | 'user_risk';
 
@@ -15,6 +15,10 @@ export abstract class MirroredStateView implements StateView {
   protected abstract trusted(list: ListName, nowMs: number): boolean;
 
   abstract recordAuthFailure(ip: string, nowMs: number): void;
+
+  inspect(nowMs: number, limit: number): StateListing {
+    return this.mirror.list(nowMs, limit);
+  }
 
   userSuspended(sub: string, nowMs: number): ListVerdict {
     if (this.mirror.isSuspended(sub, nowMs)) return 'listed';

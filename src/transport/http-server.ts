@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../observability/logger.js';
 import { handleHttpAuthz, type HttpAuthzOptions } from './http-authz.js';
@@ -15,6 +15,8 @@ export interface OpsServerDeps {
   readonly logger: Logger;
   /** True once shutdown began: readiness fails so load balancers stop sending work. */
   readonly draining: () => boolean;
+  /** The live security page under /ui/, when it is on. */
+  readonly ui?: ((req: IncomingMessage, res: ServerResponse, path: string) => boolean) | undefined;
 }
 
 /** /healthz (process alive), /readyz (can decide), /metrics, and the HTTP authorization mode. */
@@ -27,6 +29,7 @@ export function createOpsServer(deps: OpsServerDeps): Server {
         handleHttpAuthz(deps.authz, req, res);
         return;
       }
+      if (deps.ui !== undefined && path !== undefined && deps.ui(req, res, path)) return;
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         res.writeHead(405, { allow: 'GET' }).end();
         return;

@@ -32,8 +32,8 @@ export function startServe(args: string[], env: NodeJS.ProcessEnv = {}): Promise
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       proc.kill('SIGKILL');
-      reject(new Error('serve did not start within 15 s; stderr: ' + stderr));
-    }, 15_000);
+      reject(new Error('serve did not start within 60 s; stderr: ' + stderr));
+    }, 60_000);
     proc.stdout.on('data', (chunk: Buffer) => {
       buffer += chunk.toString();
       let nl: number;

@@ -10,6 +10,13 @@ export const serverSchema = obj({
     authz_prefix: z.string().regex(/^\/[^?#]*$/).default('/authz'),
     /** Peers (IPs or CIDRs) whose X-Forwarded-* / X-Original-* headers are believed. */
     trusted_proxies: z.array(z.string()).default(['127.0.0.1/32', '::1/128']),
+    /**
+     * The live security page at /ui/ (read-only, plus an explain form). Off by default; on a
+     * listener that is not loopback it needs an access token (ZT_AUTHZ_UI_TOKEN).
+     */
+    ui: z.boolean().default(false),
+    /** What the page's recent-denies list leaves out. */
+    ui_redact: z.array(z.enum(['user_id', 'client_ip'])).default([]),
   }).prefault({}),
   limits: obj({
     max_concurrent_streams: positiveInt.default(1000),
