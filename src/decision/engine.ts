@@ -1,4 +1,3 @@
-import { KEYS_UNAVAILABLE } from '../identity/authenticator.js';
 import type { Authenticator } from '../identity/types.js';
 import type { CompiledPolicy } from '../policy/types.js';
 import type { Reason } from '../reasons.js';
@@ -74,7 +73,7 @@ export class DecisionEngine {
 
   private afterAuth(req: NormalizedRequest, result: AuthResult, nowMs: number, trace?: CheckTrace[]): Decision {
     if (!result.ok) {
-      if (result.detail.startsWith(KEYS_UNAVAILABLE)) {
+      if (result.fault === 'keys_unavailable') {
         // The issuer's JWKS is down: a dependency failure, not the client's fault (and no strike for its IP).
         trace?.push({ check: 'token', verdict: 'deny', reason: 'dependency_unavailable', detail: result.detail });
         return this.deny('dependency_unavailable', result.detail, undefined);
