@@ -1,7 +1,7 @@
 import { App } from '../app.js';
 import { ENV_VARS, loadConfig } from '../config/load.js';
 import { createLoggers } from '../observability/logger.js';
-import { announceReady, shareClusterMetrics, startCluster } from '../runtime/workers.js';
+import { announceReady, clusterMetricsText, startCluster } from '../runtime/workers.js';
 import { parse, usageFailed } from './args.js';
 import { tuneHeap } from './heap-tuning.js';
 
@@ -58,9 +58,8 @@ export async function runServe(argv: string[]): Promise<number> {
   // The primary only supervises: it forwards signals and exits when the workers do.
   if (role.role === 'primary') return -1;
   const configFile = values.config ?? (process.env.ZT_AUTHZ_CONFIG || undefined);
-  const app = await App.start(loaded, { logger, decisionLogger: decisions, configFile, watchConfig: configFile !== undefined });
+  const app = await App.start(loaded, { logger, decisionLogger: decisions, configFile, watchConfig: configFile !== undefined, metricsText: clusterMetricsText });
   if (role.role === 'worker') {
-    shareClusterMetrics(app.metrics.registry);
     announceReady({ grpc: app.grpcAddress, http: app.httpAddress });
   }
 

@@ -4,11 +4,11 @@ import type { Reason } from '../reasons.js';
 import type { StateView } from '../state/types.js';
 import type { AuthResult, CheckTrace, Decision, Identity, NormalizedRequest } from '../model.js';
 
+/** One config's parts: a reload builds a new engine rather than swapping what this one reads. */
 export interface EngineDeps {
-  readonly authenticator: () => Authenticator;
+  readonly authenticator: Authenticator;
   readonly state: StateView;
-  /** Read on every call so that a reload swaps the policy atomically between two requests. */
-  readonly policy: () => CompiledPolicy;
+  readonly policy: CompiledPolicy;
   readonly nextId: () => string;
 }
 
@@ -34,7 +34,7 @@ export class DecisionEngine {
   constructor(private readonly deps: EngineDeps) {}
 
   decide(req: NormalizedRequest, nowMs: number, trace?: CheckTrace[]): Decision | Promise<Decision> {
-    const authn = this.deps.authenticator();
+    const authn = this.deps.authenticator;
     // Until some issuer has keys nothing can be decided. After that, an issuer whose keys are
     // missing only fails its own tokens (see afterAuth), so one broken IdP does not take all down.
     if (!authn.anyReady()) {
@@ -91,7 +91,7 @@ export class DecisionEngine {
   }
 
   private authorize(req: NormalizedRequest, identity: Identity | null, nowMs: number, trace?: CheckTrace[]): Decision {
-    const outcome = this.deps.policy().evaluate({ req, identity, nowMs }, this.deps.state, trace);
+    const outcome = this.deps.policy.evaluate({ req, identity, nowMs }, this.deps.state, trace);
     return {
       allow: outcome.reason === 'allowed',
       reason: outcome.reason,

@@ -11,6 +11,54 @@ export interface NormalizeOptions {
   readonly trustedXffHops: number;
 }
 
+/** What a transport read off its request, before normalisation; both modes end in normalizeRequest. */
+export interface RequestParts {
+  readonly method: string;
+  /** The request target as sent: path and query. */
+  readonly rawPath: string;
+  /** A separately sent query, used when the target carries none. */
+  readonly query: string;
+  /** Authority or Host header, with or without port, any case, maybe with a trailing dot. */
+  readonly authority: string;
+  readonly scheme: string;
+  readonly headers: Readonly<Record<string, string>>;
+  /** Already chosen by the transport's trust rule and passed through normalizeIp. */
+  readonly clientIp: string;
+  readonly principal: string;
+  readonly contextExtensions: Readonly<Record<string, string>>;
+  readonly requestId: string;
+}
+
+/**
+ * The one normalisation of method, path and host for every transport, so that a rule keyed on
+ * any of them matches alike in gRPC and HTTP mode. Throws RequestError (→ request_invalid).
+ */
+export function normalizeRequest(p: RequestParts): NormalizedRequest {
+  const method = p.method.toUpperCase();
+  if (!method) throw new RequestError('method missing');
+  if (!p.rawPath) throw new RequestError('path missing');
+  let split;
+  try {
+    split = normalizePath(p.rawPath);
+  } catch (err) {
+    throw new RequestError(`path: ${(err as Error).message}`);
+  }
+  return {
+    method,
+    path: split.path,
+    rawPath: p.rawPath,
+    // Envoy leaves `query` empty and keeps the query in `path`; honour `query` anyway for other callers.
+    query: split.query || p.query,
+    host: hostOnly(p.authority),
+    scheme: p.scheme,
+    headers: p.headers,
+    clientIp: p.clientIp,
+    principal: p.principal,
+    contextExtensions: p.contextExtensions,
+    requestId: p.requestId,
+  };
+}
+
 /** CheckRequest → NormalizedRequest. Throws RequestError (→ request_invalid) for unusable input. */
 export function normalizeCheckRequest(msg: WireCheckRequest, opts: NormalizeOptions): NormalizedRequest {
   const attrs = msg.attributes;
@@ -18,35 +66,19 @@ export function normalizeCheckRequest(msg: WireCheckRequest, opts: NormalizeOpti
   if (!attrs || !http) throw new RequestError('attributes.request.http missing');
 
   const headers = headerObject(http.headers, http.header_map?.headers);
-  const method = (http.method || headers[':method'] || '').toUpperCase();
-  const rawPath = http.path || headers[':path'] || '';
-  if (!method) throw new RequestError('method missing');
-  if (!rawPath) throw new RequestError('path missing');
-
-  let split;
-  try {
-    split = normalizePath(rawPath);
-  } catch (err) {
-    throw new RequestError(`path: ${(err as Error).message}`);
-  }
-  // Envoy leaves `query` empty and keeps the query in `path`; honour `query` anyway for other callers.
-  const query = split.query || http.query || '';
-
   const src = attrs.source;
-  const sourceAddress = src?.address?.socket_address?.address ?? '';
-  return {
-    method,
-    path: split.path,
-    rawPath,
-    query,
-    host: hostOnly(http.host || headers[':authority'] || headers.host || ''),
+  return normalizeRequest({
+    method: http.method || headers[':method'] || '',
+    rawPath: http.path || headers[':path'] || '',
+    query: http.query || '',
+    authority: http.host || headers[':authority'] || headers.host || '',
     scheme: http.scheme || headers[':scheme'] || '',
     headers,
-    clientIp: clientIp(sourceAddress, headers['x-forwarded-for'], opts.trustedXffHops),
+    clientIp: clientIp(src?.address?.socket_address?.address ?? '', headers['x-forwarded-for'], opts.trustedXffHops),
     principal: src?.principal ?? '',
     contextExtensions: attrs.context_extensions ?? EMPTY,
     requestId: http.id || headers['x-request-id'] || '',
-  };
+  });
 }
 
 /**
@@ -70,7 +102,8 @@ function headerObject(map: Record<string, string> | undefined, list: WireHeaderV
   return out;
 }
 
-function hostOnly(authority: string): string {
+/** Lower case, no port, no trailing dot; an IPv6 literal keeps its brackets. */
+export function hostOnly(authority: string): string {
   if (isBareHostName(authority)) return authority;
   let host = authority.toLowerCase();
   if (host.startsWith('[')) {

@@ -13,8 +13,7 @@ import type { Logger } from '../observability/logger.js';
  *
  *   const cl = startCluster({ workers, logger });
  *   if (cl.role === 'primary') return -1;                  // supervising; exits when the workers do
- *   const app = await App.start(...);                       // every worker binds the same addresses
- *   shareClusterMetrics(app.metrics.registry);             // /metrics on any worker sums all workers
+ *   const app = await App.start(loaded, { metricsText: clusterMetricsText }); // /metrics sums all workers
  *   announceReady({ grpc: app.grpcAddress, http: app.httpAddress });
  */
 
@@ -195,21 +194,21 @@ export function announceReady(addresses: WorkerAddresses): void {
 }
 
 /**
- * In a worker, makes `registry.metrics()` (what /metrics serves) return the sum over all
- * workers, so a scrape that lands on any worker sees the whole sidecar. Counters and
- * histograms add up; gauges follow prom-client's aggregator for each metric (sum by default).
- * Outside a cluster worker it does nothing.
+ * The /metrics body of this process: in a cluster worker the sum over all workers (asked of the
+ * primary), so a scrape that lands on any worker sees the whole sidecar; counters and histograms
+ * add up, gauges follow prom-client's aggregator for each metric (sum by default). Outside a
+ * cluster worker, the registry's own text. Call once per process (a worker answers the primary's
+ * collect requests from then on).
  */
-export function shareClusterMetrics(registry: Registry): void {
-  if (!cluster.isWorker || !process.send) return;
-  const local = registry.getMetricsAsJSON.bind(registry);
+export function clusterMetricsText(registry: Registry): () => Promise<string> {
+  if (!cluster.isWorker || !process.send) return () => registry.metrics();
   const waiting = new Map<number, { resolve: (t: string) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
   let next = 1;
   process.on('message', (m: Message) => {
     if (!m || typeof m.type !== 'string') return;
     if (m.type === MSG.metricsCollect && typeof m.id === 'number') {
       const id = m.id;
-      local().then(
+      registry.getMetricsAsJSON().then(
         (metrics) => process.send?.({ type: MSG.metricsReply, id, metrics }),
         () => process.send?.({ type: MSG.metricsReply, id, metrics: [] }),
       );
@@ -222,8 +221,7 @@ export function shareClusterMetrics(registry: Registry): void {
       else w.reject(new Error(m.error ?? 'cluster metrics failed'));
     }
   });
-  // The instance method shadows the prototype's: the ops server keeps calling registry.metrics().
-  registry.metrics = () =>
+  return () =>
     new Promise<string>((resolve, reject) => {
       const id = next++;
       const timer = setTimeout(() => {

@@ -3,9 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { UNDECODABLE_REQUEST, type WireCheckRequest } from '../../src/wire/check-request.js';
 import { normalizeCheckRequest } from '../../src/normalize/request.js';
 import { decodeCheckRequest, WireDecodeError } from '../../src/wire/decode.js';
-import { loadProtos } from '../../src/wire/protos.js';
 import { fuzzRuns } from '../hardening/support.js';
 import { checkRequestObject, encodeCheckRequest as encode } from '../helpers/check-request-gen.js';
+import { protobufjsDecodeCheckRequest } from '../helpers/reference-codecs.js';
 
 /**
  * The server's selective CheckRequest decoder against protobufjs (the decoder it replaced, still
@@ -13,7 +13,13 @@ import { checkRequestObject, encodeCheckRequest as encode } from '../helpers/che
  * checks see after normalisation must be the same, and malformed bytes must throw, never decode
  * to something else.
  */
-const protobufjsDecode = (b: Buffer) => loadProtos().authorization.Check!.requestDeserialize(b) as WireCheckRequest;
+const protobufjsDecode = (b: Buffer): WireCheckRequest => {
+  try {
+    return protobufjsDecodeCheckRequest(b);
+  } catch {
+    return UNDECODABLE_REQUEST;
+  }
+};
 
 type Outcome = { ok: true; value: unknown } | { ok: false; error: string };
 
