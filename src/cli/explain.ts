@@ -73,9 +73,10 @@ export async function runExplain(argv: string[]): Promise<number> {
   try {
     req = normalizeRequest({
       method: values.method,
+      path: '',
       rawPath: values.path,
       query: '',
-      authority: values.host,
+      host: values.host,
       scheme: 'https',
       headers,
       clientIp: normalizeIp(values.ip),

@@ -39,9 +39,10 @@ export function normalizeAuthSubrequest(sub: AuthSubrequest, trustedProxies: Cid
   }
   return normalizeRequest({
     method,
+    path: '',
     rawPath: target,
     query: '',
-    authority,
+    host: authority,
     scheme,
     headers,
     clientIp: ip,

@@ -11,52 +11,34 @@ export interface NormalizeOptions {
   readonly trustedXffHops: number;
 }
 
-/** What a transport read off its request, before normalisation; both modes end in normalizeRequest. */
-export interface RequestParts {
-  readonly method: string;
-  /** The request target as sent: path and query. */
-  readonly rawPath: string;
-  /** A separately sent query, used when the target carries none. */
-  readonly query: string;
-  /** Authority or Host header, with or without port, any case, maybe with a trailing dot. */
-  readonly authority: string;
-  readonly scheme: string;
-  readonly headers: Readonly<Record<string, string>>;
-  /** Already chosen by the transport's trust rule and passed through normalizeIp. */
-  readonly clientIp: string;
-  readonly principal: string;
-  readonly contextExtensions: Readonly<Record<string, string>>;
-  readonly requestId: string;
-}
+/**
+ * A request as a transport read it, before normalisation: `method`, `host` (an authority, with or
+ * without port, any case, maybe with a trailing dot) and `query` (a separately sent one, used when
+ * the target carries none) are raw, `path` is unset; `clientIp` is already chosen by the
+ * transport's trust rule and passed through normalizeIp. normalizeRequest fills it in place: the
+ * hot path then allocates the one object it returns.
+ */
+export type RequestDraft = { -readonly [K in keyof NormalizedRequest]: NormalizedRequest[K] };
 
 /**
  * The one normalisation of method, path and host for every transport, so that a rule keyed on
  * any of them matches alike in gRPC and HTTP mode. Throws RequestError (→ request_invalid).
  */
-export function normalizeRequest(p: RequestParts): NormalizedRequest {
-  const method = p.method.toUpperCase();
-  if (!method) throw new RequestError('method missing');
-  if (!p.rawPath) throw new RequestError('path missing');
+export function normalizeRequest(r: RequestDraft): NormalizedRequest {
+  r.method = r.method.toUpperCase();
+  if (!r.method) throw new RequestError('method missing');
+  if (!r.rawPath) throw new RequestError('path missing');
   let split;
   try {
-    split = normalizePath(p.rawPath);
+    split = normalizePath(r.rawPath);
   } catch (err) {
     throw new RequestError(`path: ${(err as Error).message}`);
   }
-  return {
-    method,
-    path: split.path,
-    rawPath: p.rawPath,
-    // Envoy leaves `query` empty and keeps the query in `path`; honour `query` anyway for other callers.
-    query: split.query || p.query,
-    host: hostOnly(p.authority),
-    scheme: p.scheme,
-    headers: p.headers,
-    clientIp: p.clientIp,
-    principal: p.principal,
-    contextExtensions: p.contextExtensions,
-    requestId: p.requestId,
-  };
+  r.path = split.path;
+  // Envoy leaves `query` empty and keeps the query in `path`; honour `query` anyway for other callers.
+  r.query = split.query || r.query;
+  r.host = hostOnly(r.host);
+  return r;
 }
 
 /** CheckRequest → NormalizedRequest. Throws RequestError (→ request_invalid) for unusable input. */
@@ -69,9 +51,10 @@ export function normalizeCheckRequest(msg: WireCheckRequest, opts: NormalizeOpti
   const src = attrs.source;
   return normalizeRequest({
     method: http.method || headers[':method'] || '',
+    path: '',
     rawPath: http.path || headers[':path'] || '',
     query: http.query || '',
-    authority: http.host || headers[':authority'] || headers.host || '',
+    host: http.host || headers[':authority'] || headers.host || '',
     scheme: http.scheme || headers[':scheme'] || '',
     headers,
     clientIp: clientIp(src?.address?.socket_address?.address ?? '', headers['x-forwarded-for'], opts.trustedXffHops),

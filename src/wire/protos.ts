@@ -1,24 +1,11 @@
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { UNDECODABLE_REQUEST, type WireCheckRequest } from './check-request.js';
 import { decodeCheckRequest } from './decode.js';
+import { PROTO_DIR } from './proto-dir.js';
 import type { WantedHeaders } from './wanted-headers.js';
 
-/** Works from src/ (tsx, vitest) and from dist/src/ alike. */
-export function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error('zt-authz: package.json not found above ' + fileURLToPath(import.meta.url));
-    dir = parent;
-  }
-  return dir;
-}
-
-export const PROTO_DIR = join(packageRoot(), 'proto');
+export { packageRoot, PROTO_DIR } from './proto-dir.js';
 
 /**
  * keepCase keeps Envoy's snake_case names; defaults off so absent fields stay absent and the
