@@ -12,7 +12,7 @@ import { WantedHeaders } from '../src/wire/wanted-headers.js';
 import { decodeCheckRequest } from '../src/wire/decode.js';
 import { createLogger } from '../src/observability/logger.js';
 import { EnvoyResponder } from '../src/response/envoy.js';
-import { loadProtos } from '../src/wire/protos.js';
+import { protobufjsDecodeCheckRequest } from '../test/helpers/reference-codecs.js';
 import { benchConfig } from './lib/config.js';
 import { benchRequest } from './lib/requests.js';
 import { median } from './lib/stats.js';
@@ -31,16 +31,16 @@ while (!app.ready()) await new Promise((r) => setTimeout(r, 20));
 const body = grpcFrame(benchRequest({ token: mintToken('RS256', userClaims('alice')) })).subarray(5);
 const wanted = WantedHeaders.of(app.config);
 const envoy = new EnvoyResponder(app.config.policy.headers);
-const protobufjs = loadProtos().authorization['Check']!.requestDeserialize;
+const protobufjs = protobufjsDecodeCheckRequest;
 const msg = decodeCheckRequest(body, wanted);
-const decision = app.checker.checkWire(msg, Number.POSITIVE_INFINITY);
+const decision = app.pipeline.decideWire(msg, Number.POSITIVE_INFINITY);
 if (decision instanceof Promise || !decision.allow) throw new Error('the bench request is not a synchronous allow');
 
 const stages: Record<string, () => unknown> = {
   decode: () => decodeCheckRequest(body, wanted),
-  check: () => app.checker.checkWire(msg, Number.POSITIVE_INFINITY),
+  check: () => app.pipeline.decideWire(msg, Number.POSITIVE_INFINITY),
   encode: () => envoy.encode(decision),
-  'whole Check': () => envoy.encode(app.checker.checkWire(decodeCheckRequest(body, wanted), Number.POSITIVE_INFINITY) as typeof decision),
+  'whole Check': () => envoy.encode(app.pipeline.decideWire(decodeCheckRequest(body, wanted), Number.POSITIVE_INFINITY) as typeof decision),
   'protobufjs decode (baseline)': () => protobufjs(body),
 };
 

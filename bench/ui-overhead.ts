@@ -1,6 +1,6 @@
 /**
  * What the live page costs the hot path: the same cached allow and an unauthenticated deny through
- * `checkWire`, in process, on a server with the page off and one with it on, in alternating
+ * `decideWire`, in process, on a server with the page off and one with it on, in alternating
  * rounds. Off, the checker pays one comparison per call; on, a typed-array increment (and, for a
  * deny, one ring slot). Prints figures against the page-off baseline of the same run; asserts nothing.
  *   npm run build && taskset -c 1 node dist/bench/ui-overhead.js [rounds] [calls]
@@ -39,9 +39,9 @@ const requests = {
 
 let sink: unknown;
 function timePerCall(app: App, msg: (typeof requests)[keyof typeof requests]): number {
-  const checker = app.checker;
+  const pipeline = app.pipeline;
   const t = process.hrtime.bigint();
-  for (let i = 0; i < CALLS; i++) sink = checker.checkWire(msg, Number.POSITIVE_INFINITY);
+  for (let i = 0; i < CALLS; i++) sink = pipeline.decideWire(msg, Number.POSITIVE_INFINITY);
   return Number(process.hrtime.bigint() - t) / CALLS / 1000;
 }
 

@@ -1,16 +1,17 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { Server as HttpServer } from 'node:http';
-import type * as grpc from '@grpc/grpc-js';
+import type { Registry } from 'prom-client';
 import type { Config } from './config/schema/index.js';
 import { loadConfig, type LoadResult } from './config/load.js';
-import { Checker } from './decision/checker.js';
+import { DecisionPipeline } from './decision/pipeline.js';
 import { DecisionEngine } from './decision/engine.js';
 import { createDecisionIds } from './decision/ids.js';
 // authenticator.js, not index.js: the server needs no jose (only `zt-authz token` signs with it).
 import { createAuthenticator } from './identity/authenticator.js';
 import type { Authenticator } from './identity/types.js';
-import { compileCidrs } from './normalize/cidr.js';
+import { compileCidrs, type CidrList } from './normalize/cidr.js';
+import { RequestNormalizer } from './normalize/normalizer.js';
 import { WantedHeaders } from './wire/wanted-headers.js';
 import { createLoggers, type Logger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
@@ -20,7 +21,7 @@ import { EnvoyResponder } from './response/envoy.js';
 import { HttpResponder } from './response/http.js';
 import { createStateStore } from './state/index.js';
 import type { StateStore } from './state/types.js';
-import { bindGrpc, createGrpcServer } from './transport/grpc-server.js';
+import { createGrpcServer, type ZtGrpcServer } from './transport/grpc-server.js';
 import { HealthService } from './transport/health.js';
 import { createOpsServer, listenHttp, type ReadinessReport } from './transport/http-server.js';
 import { LiveStats } from './observability/live-stats.js';
@@ -38,6 +39,8 @@ export interface AppOptions {
   readonly configFile?: string | undefined;
   /** Watch configFile for changes (Kubernetes ConfigMap updates). */
   readonly watchConfig?: boolean;
+  /** The /metrics body from the app's registry; defaults to the registry's own text (a cluster worker sums all workers). */
+  readonly metricsText?: (registry: Registry) => () => Promise<string>;
   /** Required for the live page on a listener that is not loopback (ZT_AUTHZ_UI_TOKEN). */
   readonly uiAccessToken?: string | undefined;
   /**
@@ -53,29 +56,36 @@ export interface ReloadOutcome {
   readonly errors?: readonly string[];
 }
 
-/** Everything a reload may swap, replaced as one object so a request never sees half of a reload. */
+/**
+ * Everything a reload may swap, replaced as one object. A transport takes it once per request
+ * (the gRPC decoder when the bytes arrive, the HTTP handler on entry) and the request is decoded,
+ * decided and answered by that one config, however long it waits on a key refetch.
+ */
 interface Active {
   readonly config: Config;
   readonly hash: string;
+  readonly authenticator: Authenticator;
   readonly policy: CompiledPolicy;
-  readonly engine: DecisionEngine;
-  readonly checker: Checker;
+  readonly pipeline: DecisionPipeline;
   readonly envoy: EnvoyResponder;
   readonly http: HttpResponder;
   readonly wantedHeaders: WantedHeaders;
 }
 
+/** The parts of a config that compile without side effects (a failure leaves nothing behind). */
+type Compiled = Omit<Active, 'authenticator' | 'pipeline'>;
+
 export class App {
   grpcAddress = '';
   httpAddress: string | undefined;
-  private active!: Active;
-  private authenticator: Authenticator;
-  private grpcServer: grpc.Server | undefined;
+  private active: Active;
+  private grpcServer: ZtGrpcServer | undefined;
   private httpServer: HttpServer | undefined;
   private health: HealthService;
   private watcher: FSWatcher | undefined;
   private draining = false;
   private readonly nextId = createDecisionIds();
+  private readonly trustedProxies: CidrList;
   /** Kept across reloads so the page's history survives them; undefined while the page is off. */
   private readonly live: LiveStats | undefined;
 
@@ -86,7 +96,8 @@ export class App {
     readonly state: StateStore,
     private readonly opts: AppOptions,
   ) {
-    this.authenticator = createAuthenticator(loaded.config.identity, { logger, metrics });
+    // server.* takes effect on restart only, trusted_proxies included.
+    this.trustedProxies = compileCidrs(loaded.config.server.http.trusted_proxies);
     const http = loaded.config.server.http;
     if (http.ui) {
       if (http.address !== '' && !isLoopbackListener(http.address) && !opts.uiAccessToken) {
@@ -96,7 +107,8 @@ export class App {
       }
       this.live = new LiveStats({ showUsers: !http.ui_redact.includes('user_id'), showIps: !http.ui_redact.includes('client_ip') });
     }
-    this.active = this.build(loaded.config, loaded.hash);
+    this.active = this.assemble(this.compile(loaded.config, loaded.hash), createAuthenticator(loaded.config.identity, { logger, metrics }));
+    this.announce(this.active);
     this.health = new HealthService(() => this.ready() && !this.draining);
   }
 
@@ -125,68 +137,70 @@ export class App {
     return app;
   }
 
-  private build(config: Config, hash: string): Active {
+  private get authenticator(): Authenticator {
+    return this.active.authenticator;
+  }
+
+  private compile(config: Config, hash: string): Compiled {
     const policy = compilePolicy(config.policy);
-    const engine = new DecisionEngine({
-      authenticator: () => this.authenticator,
-      state: this.state,
-      policy: () => this.active.policy,
-      nextId: this.nextId,
-    });
-    const checker = new Checker({
-      engine: () => this.active.engine,
-      metrics: this.metrics,
-      logger: this.logger,
-      decisionLogger: this.opts.decisionLogger ?? this.logger,
-      decisionLog: config.log.decisions,
-      trustedXffHops: config.network.trusted_xff_hops,
-      defaultTimeoutMs: config.server.decision_timeout_ms,
-      live: this.live,
-    });
-    this.metrics.configInfo.reset();
-    this.metrics.configInfo.set({ hash }, 1);
-    const shadowing = policy.shadowing;
-    this.metrics.shadowMode.set(shadowing ? 1 : 0);
     for (const warning of policy.warnings) this.logger.warn({ hash }, `policy: ${warning}`);
-    if (shadowing) {
-      this.logger.warn(
-        { hash, shadowed_checks: policy.shadowedChecks },
-        'SHADOW MODE: these checks only log and count would-be denies (zt_authz_would_deny_total); requests they would deny are allowed',
-      );
-    }
     return {
       config,
       hash,
       policy,
-      engine,
-      checker,
       envoy: new EnvoyResponder(config.policy.headers),
       http: new HttpResponder(config.policy.headers),
       wantedHeaders: WantedHeaders.of(config),
     };
   }
 
+  private assemble(c: Compiled, authenticator: Authenticator): Active {
+    const engine = new DecisionEngine({ authenticator, state: this.state, policy: c.policy, nextId: this.nextId });
+    const pipeline = new DecisionPipeline({
+      engine,
+      normalizer: new RequestNormalizer({ trustedXffHops: c.config.network.trusted_xff_hops, trustedProxies: this.trustedProxies }),
+      metrics: this.metrics,
+      logger: this.logger,
+      decisionLogger: this.opts.decisionLogger ?? this.logger,
+      decisionLog: c.config.log.decisions,
+      defaultTimeoutMs: c.config.server.decision_timeout_ms,
+      live: this.live,
+    });
+    return { ...c, authenticator, pipeline };
+  }
+
+  /** Metrics and warnings of the config that now serves. */
+  private announce(a: Active): void {
+    this.metrics.configInfo.reset();
+    this.metrics.configInfo.set({ hash: a.hash }, 1);
+    const shadowing = a.policy.shadowing;
+    this.metrics.shadowMode.set(shadowing ? 1 : 0);
+    if (shadowing) {
+      this.logger.warn(
+        { hash: a.hash, shadowed_checks: a.policy.shadowedChecks },
+        'SHADOW MODE: these checks only log and count would-be denies (zt_authz_would_deny_total); requests they would deny are allowed',
+      );
+    }
+  }
+
   private async listen(): Promise<void> {
     const cfg = this.active.config.server;
     this.grpcServer = createGrpcServer(cfg, {
-      checker: () => this.active.checker,
-      responder: () => this.active.envoy,
+      serving: () => this.active,
       health: this.health,
       logger: this.logger,
-      wantedHeaders: () => this.active.wantedHeaders,
     });
-    this.grpcAddress = await bindGrpc(this.grpcServer, cfg.grpc.address);
+    this.grpcAddress = await this.grpcServer.bind(cfg.grpc.address);
     if (cfg.http.address !== '') {
       this.httpServer = createOpsServer({
         readiness: () => this.readiness(),
-        registry: this.metrics.registry,
+        metricsText: (this.opts.metricsText ?? ((r: Registry) => () => r.metrics()))(this.metrics.registry),
+        metricsContentType: this.metrics.registry.contentType,
         logger: this.logger,
         draining: () => this.draining,
         authz: {
           prefix: cfg.http.authz_prefix,
-          trustedProxies: compileCidrs(cfg.http.trusted_proxies),
-          checker: () => this.active.checker,
-          responder: () => this.active.http,
+          serving: () => this.active,
           decisionTimeoutMs: cfg.decision_timeout_ms,
         },
         ui: this.live === undefined ? undefined : this.uiHandler(),
@@ -233,7 +247,7 @@ export class App {
       liveRisk: (sub, now) => s.liveRisk(sub, now),
       recordAuthFailure: () => undefined,
     };
-    const authn = this.authenticator;
+    const authn = active.authenticator;
     // The pasted token is verified but never stored: not in the token cache, not in a log.
     const forgetful: Authenticator = {
       extractToken: (req) => authn.extractToken(req),
@@ -243,7 +257,7 @@ export class App {
       start: () => authn.start(),
       close: () => undefined,
     };
-    const engine = new DecisionEngine({ authenticator: () => forgetful, state: readOnly, policy: () => active.policy, nextId: this.nextId });
+    const engine = new DecisionEngine({ authenticator: forgetful, state: readOnly, policy: active.policy, nextId: this.nextId });
     const issuer = active.config.identity.issuers[0];
     return explainRequest(input, {
       engine,
@@ -261,8 +275,8 @@ export class App {
     return this.active.hash;
   }
 
-  get checker(): Checker {
-    return this.active.checker;
+  get pipeline(): DecisionPipeline {
+    return this.active.pipeline;
   }
 
   ready(): boolean {
@@ -294,15 +308,16 @@ export class App {
       return { ok: false, hash: this.active.hash, errors: loaded.errors };
     }
     if (loaded.hash === this.active.hash) return { ok: true, hash: loaded.hash };
-    let next: Active;
+    let compiled: Compiled;
     try {
-      next = this.build(loaded.config, loaded.hash);
+      compiled = this.compile(loaded.config, loaded.hash);
     } catch (err) {
       this.metrics.configReloads.inc({ outcome: 'rejected' });
       this.logger.error({ err }, 'config reload failed to compile; the previous policy keeps serving');
       return { ok: false, hash: this.active.hash, errors: [(err as Error).message] };
     }
     const old = this.active.config;
+    let authenticator = this.authenticator;
     if (JSON.stringify(old.identity) !== JSON.stringify(loaded.config.identity)) {
       // New key sources must be loaded before they take over, or every check would deny meanwhile.
       const fresh = createAuthenticator(loaded.config.identity, { logger: this.logger, metrics: this.metrics });
@@ -313,16 +328,20 @@ export class App {
         this.logger.error('config reload rejected: the new identity section has no usable keys');
         return { ok: false, hash: this.active.hash, errors: ['identity: keys of the new config could not be loaded'] };
       }
-      const previous = this.authenticator;
-      this.authenticator = fresh;
-      previous.close();
+      authenticator = fresh;
     }
     for (const section of ['server', 'state'] as const) {
       if (JSON.stringify(old[section]) !== JSON.stringify(loaded.config[section])) {
         this.logger.warn({ section }, 'config section changed; it takes effect on restart');
       }
     }
+    const previous = this.active;
+    const next = this.assemble(compiled, authenticator);
     this.active = next;
+    // Requests that took the old snapshot finish under it; its authenticator then answers from
+    // what it has (close stops only its refresh timers and cache).
+    if (previous.authenticator !== authenticator) previous.authenticator.close();
+    this.announce(next);
     this.metrics.configReloads.inc({ outcome: 'applied' });
     this.logger.info({ hash: next.hash }, 'config reloaded');
     return { ok: true, hash: next.hash };
@@ -352,7 +371,10 @@ export class App {
     this.draining = true;
     this.watcher?.close();
     this.logger.info({ grace_ms: graceMs }, 'draining');
-    const grpcServer = this.grpcServer;
+    // A health Watch never ends by itself and tryShutdown waits for every open stream: end the
+    // watches (with a last NOT_SERVING) first, so the drain waits only for real calls.
+    this.health.close();
+    const grpcServer = this.grpcServer?.server;
     const grpcDone = new Promise<void>((resolve) => {
       if (!grpcServer) return resolve();
       const force = setTimeout(() => {
@@ -375,7 +397,6 @@ export class App {
       }, graceMs).unref();
     });
     await Promise.all([grpcDone, httpDone]);
-    this.health.close();
     this.authenticator.close();
     await this.state.close().catch((err: unknown) => this.logger.warn({ err }, 'state close failed'));
     this.logger.info('stopped');

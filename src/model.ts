@@ -32,9 +32,16 @@ export interface Identity {
   readonly exp: number;
 }
 
+/**
+ * Why a token could not be judged at all, when that is not the token's fault: 'keys_unavailable'
+ * when its issuer has no usable keys (its JWKS never loaded), a dependency outage that the engine
+ * answers with dependency_unavailable and counts against no one.
+ */
+export type AuthFault = 'keys_unavailable';
+
 export type AuthResult =
   | { readonly ok: true; readonly identity: Identity }
-  | { readonly ok: false; readonly reason: Reason; readonly detail: string };
+  | { readonly ok: false; readonly reason: Reason; readonly detail: string; readonly fault?: AuthFault };
 
 /** One line of the explanation of a decision: what each check concluded. */
 export interface CheckTrace {

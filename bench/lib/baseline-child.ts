@@ -6,7 +6,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { serverSchema } from '../../src/config/schema/server.js';
 import { bindGrpc, serverOptions } from '../../src/transport/grpc-server.js';
-import { loadProtos } from '../../src/wire/protos.js';
+import { referenceAuthorizationService } from '../../test/helpers/reference-codecs.js';
 import { READY_PREFIX } from './proc.js';
 import { tuneHeap } from '../../src/cli/heap-tuning.js';
 
@@ -14,7 +14,7 @@ import { tuneHeap } from '../../src/cli/heap-tuning.js';
 tuneHeap();
 const address = process.argv[2] ?? '127.0.0.1:0';
 const server = new grpc.Server(serverOptions(serverSchema.parse({}).limits));
-server.addService(loadProtos().authorization, {
+server.addService(referenceAuthorizationService(), {
   Check: (_call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => callback(null, {}),
 });
 const grpcAddress = await bindGrpc(server, address);

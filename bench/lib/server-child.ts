@@ -9,7 +9,7 @@ import { App } from '../../src/app.js';
 import { validate } from '../../src/config/load.js';
 import type { ConfigInput } from '../../src/config/schema/index.js';
 import { createLogger } from '../../src/observability/logger.js';
-import { announceReady, shareClusterMetrics, startCluster } from '../../src/runtime/workers.js';
+import { announceReady, clusterMetricsText, startCluster } from '../../src/runtime/workers.js';
 import { tuneHeap } from '../../src/cli/heap-tuning.js';
 import { READY_PREFIX } from './proc.js';
 
@@ -48,8 +48,7 @@ if (role.role === 'primary') {
   const first = addresses[0]!;
   process.stdout.write(`${READY_PREFIX}${JSON.stringify({ grpc: first.grpc, http: first.http ?? '', pid: process.pid, workers: spec.workers } satisfies ServerReady)}\n`);
 } else {
-  const app = await App.start(loaded, { logger });
-  shareClusterMetrics(app.metrics.registry);
+  const app = await App.start(loaded, { logger, metricsText: clusterMetricsText });
   const until = Date.now() + 20_000;
   while (!app.ready()) {
     if (Date.now() > until) {

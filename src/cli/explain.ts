@@ -4,7 +4,7 @@ import { createDecisionIds } from '../decision/ids.js';
 import type { CheckTrace, NormalizedRequest } from '../model.js';
 import { createAuthenticator } from '../identity/index.js';
 import { normalizeIp } from '../normalize/client-ip.js';
-import { normalizePath } from '../normalize/path.js';
+import { normalizeRequest } from '../normalize/request.js';
 import { silentLogger } from '../observability/logger.js';
 import { createMetrics } from '../observability/metrics.js';
 import { compilePolicy } from '../policy/index.js';
@@ -69,33 +69,32 @@ export async function runExplain(argv: string[]): Promise<number> {
   const tokenScheme = config.identity.issuers[0]?.token_scheme ?? 'Bearer';
   if (values.token) headers[tokenHeader] = tokenScheme ? `${tokenScheme} ${values.token}` : values.token;
 
-  let split;
+  let req: NormalizedRequest;
   try {
-    split = normalizePath(values.path);
+    req = normalizeRequest({
+      method: values.method,
+      path: '',
+      rawPath: values.path,
+      query: '',
+      host: values.host,
+      scheme: 'https',
+      headers,
+      clientIp: normalizeIp(values.ip),
+      principal: values.principal,
+      contextExtensions: values.resource ? { resource: values.resource } : {},
+      requestId: 'explain',
+    });
   } catch (err) {
-    process.stderr.write(`--path: ${(err as Error).message}\n`);
+    process.stderr.write(`--${(err as Error).message}\n`);
     return 2;
   }
-  const req: NormalizedRequest = {
-    method: values.method.toUpperCase(),
-    path: split.path,
-    rawPath: values.path,
-    query: split.query,
-    host: values.host.toLowerCase(),
-    scheme: 'https',
-    headers,
-    clientIp: normalizeIp(values.ip),
-    principal: values.principal,
-    contextExtensions: values.resource ? { resource: values.resource } : {},
-    requestId: 'explain',
-  };
 
   const deps = { logger: silentLogger, metrics: createMetrics() };
   const authenticator = createAuthenticator(config.identity, deps);
   const state = createStateStore(config.state, deps);
   await Promise.all([authenticator.start(), state.start()]);
   const policy = compilePolicy(config.policy);
-  const engine = new DecisionEngine({ authenticator: () => authenticator, state, policy: () => policy, nextId: createDecisionIds() });
+  const engine = new DecisionEngine({ authenticator, state, policy, nextId: createDecisionIds() });
   const trace: CheckTrace[] = [];
   try {
     const decision = await engine.decide(req, nowMs, trace);

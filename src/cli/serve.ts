@@ -1,7 +1,7 @@
 import { App } from '../app.js';
 import { ENV_VARS, loadConfig } from '../config/load.js';
 import { createLoggers } from '../observability/logger.js';
-import { announceReady, shareAcrossWorkers, shareClusterMetrics, startCluster } from '../runtime/workers.js';
+import { announceReady, clusterMetricsText, shareAcrossWorkers, startCluster } from '../runtime/workers.js';
 import { parse, usageFailed } from './args.js';
 import { tuneHeap } from './heap-tuning.js';
 
@@ -67,11 +67,11 @@ export async function runServe(argv: string[]): Promise<number> {
     decisionLogger: decisions,
     configFile,
     watchConfig: configFile !== undefined,
+    metricsText: clusterMetricsText,
     uiAccessToken: process.env.ZT_AUTHZ_UI_TOKEN || undefined,
     shareAcrossWorkers: role.role === 'worker' ? shareAcrossWorkers : undefined,
   });
   if (role.role === 'worker') {
-    shareClusterMetrics(app.metrics.registry);
     announceReady({ grpc: app.grpcAddress, http: app.httpAddress });
   }
 

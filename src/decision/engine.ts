@@ -1,15 +1,14 @@
-import { KEYS_UNAVAILABLE } from '../identity/authenticator.js';
 import type { Authenticator } from '../identity/types.js';
 import type { CompiledPolicy } from '../policy/types.js';
 import type { Reason } from '../reasons.js';
 import type { StateView } from '../state/types.js';
 import type { AuthResult, CheckTrace, Decision, Identity, NormalizedRequest } from '../model.js';
 
+/** One config's parts: a reload builds a new engine rather than swapping what this one reads. */
 export interface EngineDeps {
-  readonly authenticator: () => Authenticator;
+  readonly authenticator: Authenticator;
   readonly state: StateView;
-  /** Read on every call so that a reload swaps the policy atomically between two requests. */
-  readonly policy: () => CompiledPolicy;
+  readonly policy: CompiledPolicy;
   readonly nextId: () => string;
 }
 
@@ -35,7 +34,7 @@ export class DecisionEngine {
   constructor(private readonly deps: EngineDeps) {}
 
   decide(req: NormalizedRequest, nowMs: number, trace?: CheckTrace[]): Decision | Promise<Decision> {
-    const authn = this.deps.authenticator();
+    const authn = this.deps.authenticator;
     // Until some issuer has keys nothing can be decided. After that, an issuer whose keys are
     // missing only fails its own tokens (see afterAuth), so one broken IdP does not take all down.
     if (!authn.anyReady()) {
@@ -74,7 +73,7 @@ export class DecisionEngine {
 
   private afterAuth(req: NormalizedRequest, result: AuthResult, nowMs: number, trace?: CheckTrace[]): Decision {
     if (!result.ok) {
-      if (result.detail.startsWith(KEYS_UNAVAILABLE)) {
+      if (result.fault === 'keys_unavailable') {
         // The issuer's JWKS is down: a dependency failure, not the client's fault (and no strike for its IP).
         trace?.push({ check: 'token', verdict: 'deny', reason: 'dependency_unavailable', detail: result.detail });
         return this.deny('dependency_unavailable', result.detail, undefined);
@@ -92,7 +91,7 @@ export class DecisionEngine {
   }
 
   private authorize(req: NormalizedRequest, identity: Identity | null, nowMs: number, trace?: CheckTrace[]): Decision {
-    const outcome = this.deps.policy().evaluate({ req, identity, nowMs }, this.deps.state, trace);
+    const outcome = this.deps.policy.evaluate({ req, identity, nowMs }, this.deps.state, trace);
     return {
       allow: outcome.reason === 'allowed',
       reason: outcome.reason,

@@ -1,5 +1,5 @@
 import type { Algorithm, IdentityConfig, IssuerConfig } from '../config/schema/identity.js';
-import type { AuthResult, Identity, NormalizedRequest } from '../model.js';
+import type { AuthFault, AuthResult, Identity, NormalizedRequest } from '../model.js';
 import { DEV_AUDIENCE, DEV_ISSUER, DEV_PUBLIC_JWKS, DEV_TOKEN_HEADER } from '../dev/keys.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -16,8 +16,8 @@ import type { Authenticator, TokenExtraction } from './types.js';
 
 /**
  * Detail prefix of the deny returned while an issuer has no usable keys (its JWKS never loaded).
- * The reason is token_invalid; the engine can tell a dependency outage from a bad token by this
- * prefix (or by `ready()`), and map it to dependency_unavailable.
+ * The reason is token_invalid and the result carries fault 'keys_unavailable', by which the
+ * engine tells a dependency outage from a bad token.
  */
 export const KEYS_UNAVAILABLE = 'keys_unavailable';
 
@@ -39,8 +39,8 @@ export function createAuthenticator(cfg: IdentityConfig, deps: AuthenticatorDeps
   return new JwtAuthenticator(cfg, deps);
 }
 
-function deny(reason: DenyReason, detail: string): AuthResult {
-  return { ok: false, reason, detail };
+function deny(reason: DenyReason, detail: string, fault?: AuthFault): AuthResult {
+  return fault === undefined ? { ok: false, reason, detail } : { ok: false, reason, detail, fault };
 }
 
 class JwtAuthenticator implements Authenticator {
@@ -139,14 +139,15 @@ class JwtAuthenticator implements Authenticator {
     if (typeof found !== 'string') return this.finish(token, parsed, issuer, found, nowMs, remember);
     if (found !== 'unknown_kid' && found !== KEYS_UNAVAILABLE) return deny('token_invalid', found);
 
-    const why = found === KEYS_UNAVAILABLE ? `${KEYS_UNAVAILABLE}: no usable keys loaded for the issuer` : 'kid not in the JWKS';
+    const fault: AuthFault | undefined = found === KEYS_UNAVAILABLE ? 'keys_unavailable' : undefined;
+    const why = fault ? `${KEYS_UNAVAILABLE}: no usable keys loaded for the issuer` : 'kid not in the JWKS';
     const pending = issuer.keys.refetchForUnknownKid();
-    if (pending === undefined) return deny('token_invalid', `${why} (refetch cooling down)`);
+    if (pending === undefined) return deny('token_invalid', `${why} (refetch cooling down)`, fault);
     return waitAtMost(pending, issuer.waitMs).then((settled) => {
       const again = selectKey(issuer.keys, parsed);
       if (typeof again !== 'string') return this.finish(token, parsed, issuer, again, nowMs, remember);
       if (again !== 'unknown_kid' && again !== KEYS_UNAVAILABLE) return deny('token_invalid', again);
-      return deny('token_invalid', settled ? `${why} (after refetch)` : `${why} (refetch still running after ${issuer.waitMs} ms)`);
+      return deny('token_invalid', settled ? `${why} (after refetch)` : `${why} (refetch still running after ${issuer.waitMs} ms)`, fault);
     });
   }
 

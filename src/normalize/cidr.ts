@@ -1,20 +1,24 @@
-import { BlockList, isIP } from 'node:net';
+import { networkKey, parseCidr, parseIp, type ParsedCidr } from '../ip.js';
 
-/** Compile a list of IPs / CIDRs once into node's BlockList (handles v4, v6 and mapped forms). */
-export function compileCidrs(entries: readonly string[]): BlockList {
-  const list = new BlockList();
-  for (const entry of entries) {
-    const [addr, bits] = entry.split('/');
-    const type = isIP(addr ?? '');
-    if (type === 0) throw new Error(`not an IP or CIDR: ${entry}`);
-    const family = type === 4 ? 'ipv4' : 'ipv6';
-    if (bits === undefined) list.addAddress(addr!, family);
-    else list.addSubnet(addr!, Number(bits), family);
-  }
-  return list;
+/** A short list of networks (trusted proxies), read with src/ip.ts like the block lists. */
+export interface CidrList {
+  readonly networks: readonly ParsedCidr[];
 }
 
-export function inList(list: BlockList, ip: string): boolean {
-  const type = isIP(ip);
-  return type !== 0 && list.check(ip, type === 4 ? 'ipv4' : 'ipv6');
+/** Compiles IPs and CIDRs once; a bare address is its own /32 or /128. Throws on a bad entry. */
+export function compileCidrs(entries: readonly string[]): CidrList {
+  const networks = entries.map((entry) => {
+    const text = entry.trim();
+    const cidr = parseCidr(text.includes('/') ? text : `${text}/${text.includes(':') ? 128 : 32}`);
+    if (cidr === undefined) throw new Error(`not an IP or CIDR: ${entry}`);
+    return cidr;
+  });
+  return { networks };
+}
+
+export function inList(list: CidrList, ip: string): boolean {
+  const parsed = parseIp(ip);
+  if (parsed === undefined) return false;
+  for (const n of list.networks) if (n.v === parsed.v && networkKey(parsed, n.prefix) === n.key) return true;
+  return false;
 }

@@ -1,9 +1,10 @@
-import { isIP } from 'node:net';
+import { canonicalIp, parseV4 } from '../ip.js';
 
 /**
  * Canonical text of an IP so that one address has one key in block lists: IPv4-mapped IPv6
- * (`::ffff:10.0.0.1`) becomes IPv4, IPv6 is lower-cased, zone ids and brackets are dropped.
- * Returns '' for anything that is not an IP.
+ * (`::ffff:10.0.0.1`) becomes IPv4, IPv6 takes its RFC 5952 form, zone ids and brackets are
+ * dropped. Returns '' for anything that is not an IP. Parsing is src/ip.ts's, the one IP parser
+ * (the block lists read addresses with it too).
  */
 export function normalizeIp(value: string): string {
   let ip = value.trim();
@@ -11,15 +12,9 @@ export function normalizeIp(value: string): string {
     const close = ip.indexOf(']');
     ip = close === -1 ? '' : ip.slice(1, close);
   }
-  const zone = ip.indexOf('%');
-  if (zone !== -1) ip = ip.slice(0, zone);
-  const kind = isIP(ip);
-  if (kind === 4) return ip;
-  if (kind !== 6) return '';
-  ip = ip.toLowerCase();
-  const mapped = /^(?:0{0,4}:){0,5}(?:0{0,4}:)?ffff:(\d{1,3}(?:\.\d{1,3}){3})$/.exec(ip) ?? /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/.exec(ip);
-  if (mapped?.[1] && isIP(mapped[1]) === 4) return mapped[1];
-  return ip;
+  // A strict dotted quad is already canonical: no new string for the common case.
+  if (!ip.includes(':')) return parseV4(ip) === undefined ? '' : ip;
+  return canonicalIp(ip) ?? '';
 }
 
 /**

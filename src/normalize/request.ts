@@ -11,6 +11,36 @@ export interface NormalizeOptions {
   readonly trustedXffHops: number;
 }
 
+/**
+ * A request as a transport read it, before normalisation: `method`, `host` (an authority, with or
+ * without port, any case, maybe with a trailing dot) and `query` (a separately sent one, used when
+ * the target carries none) are raw, `path` is unset; `clientIp` is already chosen by the
+ * transport's trust rule and passed through normalizeIp. normalizeRequest fills it in place: the
+ * hot path then allocates the one object it returns.
+ */
+export type RequestDraft = { -readonly [K in keyof NormalizedRequest]: NormalizedRequest[K] };
+
+/**
+ * The one normalisation of method, path and host for every transport, so that a rule keyed on
+ * any of them matches alike in gRPC and HTTP mode. Throws RequestError (→ request_invalid).
+ */
+export function normalizeRequest(r: RequestDraft): NormalizedRequest {
+  r.method = r.method.toUpperCase();
+  if (!r.method) throw new RequestError('method missing');
+  if (!r.rawPath) throw new RequestError('path missing');
+  let split;
+  try {
+    split = normalizePath(r.rawPath);
+  } catch (err) {
+    throw new RequestError(`path: ${(err as Error).message}`);
+  }
+  r.path = split.path;
+  // Envoy leaves `query` empty and keeps the query in `path`; honour `query` anyway for other callers.
+  r.query = split.query || r.query;
+  r.host = hostOnly(r.host);
+  return r;
+}
+
 /** CheckRequest → NormalizedRequest. Throws RequestError (→ request_invalid) for unusable input. */
 export function normalizeCheckRequest(msg: WireCheckRequest, opts: NormalizeOptions): NormalizedRequest {
   const attrs = msg.attributes;
@@ -18,35 +48,20 @@ export function normalizeCheckRequest(msg: WireCheckRequest, opts: NormalizeOpti
   if (!attrs || !http) throw new RequestError('attributes.request.http missing');
 
   const headers = headerObject(http.headers, http.header_map?.headers);
-  const method = (http.method || headers[':method'] || '').toUpperCase();
-  const rawPath = http.path || headers[':path'] || '';
-  if (!method) throw new RequestError('method missing');
-  if (!rawPath) throw new RequestError('path missing');
-
-  let split;
-  try {
-    split = normalizePath(rawPath);
-  } catch (err) {
-    throw new RequestError(`path: ${(err as Error).message}`);
-  }
-  // Envoy leaves `query` empty and keeps the query in `path`; honour `query` anyway for other callers.
-  const query = split.query || http.query || '';
-
   const src = attrs.source;
-  const sourceAddress = src?.address?.socket_address?.address ?? '';
-  return {
-    method,
-    path: split.path,
-    rawPath,
-    query,
-    host: hostOnly(http.host || headers[':authority'] || headers.host || ''),
+  return normalizeRequest({
+    method: http.method || headers[':method'] || '',
+    path: '',
+    rawPath: http.path || headers[':path'] || '',
+    query: http.query || '',
+    host: http.host || headers[':authority'] || headers.host || '',
     scheme: http.scheme || headers[':scheme'] || '',
     headers,
-    clientIp: clientIp(sourceAddress, headers['x-forwarded-for'], opts.trustedXffHops),
+    clientIp: clientIp(src?.address?.socket_address?.address ?? '', headers['x-forwarded-for'], opts.trustedXffHops),
     principal: src?.principal ?? '',
     contextExtensions: attrs.context_extensions ?? EMPTY,
     requestId: http.id || headers['x-request-id'] || '',
-  };
+  });
 }
 
 /**
@@ -70,7 +85,8 @@ function headerObject(map: Record<string, string> | undefined, list: WireHeaderV
   return out;
 }
 
-function hostOnly(authority: string): string {
+/** Lower case, no port, no trailing dot; an IPv6 literal keeps its brackets. */
+export function hostOnly(authority: string): string {
   if (isBareHostName(authority)) return authority;
   let host = authority.toLowerCase();
   if (host.startsWith('[')) {

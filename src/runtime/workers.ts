@@ -13,8 +13,7 @@ import type { Logger } from '../observability/logger.js';
  *
  *   const cl = startCluster({ workers, logger });
  *   if (cl.role === 'primary') return -1;                  // supervising; exits when the workers do
- *   const app = await App.start(...);                       // every worker binds the same addresses
- *   shareClusterMetrics(app.metrics.registry);             // /metrics on any worker sums all workers
+ *   const app = await App.start(loaded, { metricsText: clusterMetricsText }); // /metrics sums all workers
  *   announceReady({ grpc: app.grpcAddress, http: app.httpAddress });
  */
 
@@ -239,15 +238,14 @@ export function shareAcrossWorkers(channel: string, local: Collector): () => Pro
 }
 
 /**
- * In a worker, makes `registry.metrics()` (what /metrics serves) return the sum over all
- * workers, so a scrape that lands on any worker sees the whole sidecar. Counters and
- * histograms add up; gauges follow prom-client's aggregator for each metric (sum by default).
- * Outside a cluster worker it does nothing.
+ * The /metrics body of this process: in a cluster worker the sum over all workers (asked of the
+ * primary), so a scrape that lands on any worker sees the whole sidecar; counters and histograms
+ * add up, gauges follow prom-client's aggregator for each metric (sum by default). Outside a
+ * cluster worker, the registry's own text. Call once per process (a worker answers the primary's
+ * collect requests from then on).
  */
-export function shareClusterMetrics(registry: Registry): void {
-  if (!cluster.isWorker || !process.send) return;
+export function clusterMetricsText(registry: Registry): () => Promise<string> {
+  if (!cluster.isWorker || !process.send) return () => registry.metrics();
   const gather = shareAcrossWorkers('metrics', registry.getMetricsAsJSON.bind(registry));
-  // The instance method shadows the prototype's: the ops server keeps calling registry.metrics().
-  registry.metrics = async () =>
-    AggregatorRegistry.aggregate((await gather()) as Parameters<typeof AggregatorRegistry.aggregate>[0]).metrics();
+  return async () => AggregatorRegistry.aggregate((await gather()) as Parameters<typeof AggregatorRegistry.aggregate>[0]).metrics();
 }

@@ -7,6 +7,7 @@ import { canonicalIp } from '../ip.js';
 import { KeySpace, parseStoredScore, type ListKind } from './keys.js';
 import { emptySnapshot, type MirrorSnapshot, type RiskEntry } from './mirror.js';
 import { adminBlock, adminRisk, adminSuspend, adminUnblock, adminUnsuspend, scanPatterns } from './redis-admin.js';
+import { replyErrorKind } from './redis-errors.js';
 import { createDataClient, createNodeClient, describeTarget, type DataClient, type NodeAddress } from './redis-conn.js';
 import { RedisRemediator, type SecurityAlert } from './remediation.js';
 import { TrackingChannel } from './tracking-channel.js';
@@ -389,7 +390,7 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
         const [score, ttl] = await Promise.all([
           this.data.hget(key, 'score').catch((err: Error) => {
             // Another tool wrote a plain string: honour it as the score.
-            if (/WRONGTYPE/.test(err.message)) return this.data.get(key);
+            if (replyErrorKind(err) === 'WRONGTYPE') return this.data.get(key);
             throw err;
           }),
           this.data.pttl(key),

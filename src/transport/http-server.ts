@@ -1,5 +1,4 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Registry } from 'prom-client';
 import type { Logger } from '../observability/logger.js';
 import { handleHttpAuthz, type HttpAuthzOptions } from './http-authz.js';
 
@@ -10,7 +9,9 @@ export interface ReadinessReport {
 
 export interface OpsServerDeps {
   readonly readiness: () => ReadinessReport;
-  readonly registry: Registry;
+  /** The /metrics body: this process's registry, or the sum over cluster workers. */
+  readonly metricsText: () => Promise<string>;
+  readonly metricsContentType: string;
   readonly authz: HttpAuthzOptions;
   readonly logger: Logger;
   /** True once shutdown began: readiness fails so load balancers stop sending work. */
@@ -47,8 +48,8 @@ export function createOpsServer(deps: OpsServerDeps): Server {
         return;
       }
       if (path === '/metrics') {
-        deps.registry.metrics().then(
-          (text) => res.writeHead(200, { 'content-type': deps.registry.contentType }).end(text),
+        deps.metricsText().then(
+          (text) => res.writeHead(200, { 'content-type': deps.metricsContentType }).end(text),
           (err: unknown) => {
             deps.logger.error({ err }, 'metrics failed');
             res.writeHead(500).end();

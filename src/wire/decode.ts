@@ -1,25 +1,31 @@
-import type { WireCheckRequest, WireHeaderValue, WirePeer } from './check-request.js';
-import { FOLD, nameTable, type ByteTable, type FoldTable, type NameTable, type WantedHeaders } from './wanted-headers.js';
-
 /**
  * Decodes, straight from the protobuf bytes, only the parts of a CheckRequest that the checks read
  * (see WireCheckRequest and normalizeCheckRequest); everything else is stepped over without being
  * materialised. Decoding was the largest single cost of a cached Check, and most of it went to
  * fields nothing reads (destination, time, protocol).
  *
- * Field numbers come from proto/ (attribute_context.proto, external_auth.proto, core/v3/address.proto
- * and base.proto), which test/core/proto-wire.test.ts proves identical to Envoy's own; and
- * test/core/wire-decode.test.ts checks this decoder against protobufjs on generated and mutated
- * requests. A repeated singular field keeps the last value, and a map keeps the last value per
- * key, as in protobufjs. Unlike protobufjs it is strict: a varint, length or field that runs past
- * the end of its enclosing message, field number 0, a known field with a wire type other than its
- * declared one (protobufjs reads those as declared and loses its place), wire types 4, 6 and 7,
- * and groups nested deeper than MAX_GROUP_DEPTH throw WireDecodeError (which becomes an explicit
- * request_invalid deny).
+ * Field numbers and wire types come from proto/ (the same files as Envoy's: test/core/proto-wire.test.ts)
+ * through protobufjs reflection at startup (schema.ts). test/core/wire-decode.test.ts checks this
+ * decoder against protobufjs on generated and mutated requests. A repeated singular field keeps
+ * the last value, and a map keeps the last value per key, as in protobufjs.
+ *
+ * Strict where protobufjs is, and stricter: bytes protobufjs rejects are rejected here too, so a
+ * request is decided only if protobufjs would also decode it. A varint, length or field that runs
+ * past the end of its enclosing message, field number 0, a known field with a wire type other than
+ * its declared one (protobufjs reads those as declared and loses its place), wire types 4, 6 and 7,
+ * and nesting deeper than MAX_DEPTH throw WireDecodeError (an explicit request_invalid deny). A
+ * known message-typed field the checks do not read (destination, time, metadata) is not just
+ * stepped over: its structure is walked with its schema, as protobufjs would decode it.
  */
+import type { WireCheckRequest, WireHeaderValue, WirePeer } from './check-request.js';
+import { loadCheckRequestSchemas, schemaFor, type MessageSchema } from './schema.js';
+import { FOLD, nameTable, type ByteTable, type FoldTable, type NameTable, type WantedHeaders } from './wanted-headers.js';
+
+/** Bytes that are not a well-formed CheckRequest. */
 export class WireDecodeError extends Error {}
 
-const MAX_GROUP_DEPTH = 32;
+/** Groups within groups, and messages within messages when walking a skipped field (protobufjs allows 100). */
+const MAX_DEPTH = 32;
 
 /** Header names Envoy and Istio send on nearly every request. */
 const HEADER_NAMES = nameTable([
@@ -32,30 +38,45 @@ const HEADER_NAMES = nameTable([
 
 const SHORT_VALUES = nameTable(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS', 'http', 'https']);
 
-/**
- * Declared wire types of the known fields of each message the decoder walks (proto/, the same
- * files as Envoy's; 0 varint, 2 length-delimited; -1 not a field). A known field on the wire with
- * another wire type is malformed: protobufjs would read it as the declared type anyway and lose
- * its place, and what the checks saw would then depend on the decoder.
- */
-function wireTypes(fields: Record<number, 0 | 2>): Int8Array {
-  const t = new Int8Array(Math.max(...Object.keys(fields).map(Number)) + 1).fill(-1);
-  for (const [f, wt] of Object.entries(fields)) t[Number(f)] = wt;
-  return t;
-}
-const LEN_FIELDS = (...fields: number[]) => Object.fromEntries(fields.map((f) => [f, 2 as const]));
-const WT = {
-  checkRequest: wireTypes(LEN_FIELDS(1)),
-  attributeContext: wireTypes(LEN_FIELDS(1, 2, 4, 10, 12)),
-  peer: wireTypes(LEN_FIELDS(1, 2, 3, 4, 5)),
-  address: wireTypes(LEN_FIELDS(1, 2)),
-  socketAddress: wireTypes({ 1: 0, 2: 2, 3: 0, 4: 2, 5: 2, 6: 0 }),
-  request: wireTypes(LEN_FIELDS(1, 2)),
-  httpRequest: wireTypes({ ...LEN_FIELDS(1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13), 9: 0 }),
-  headerMap: wireTypes(LEN_FIELDS(1)),
-  headerValue: wireTypes(LEN_FIELDS(1, 2, 3)),
-  mapEntry: wireTypes(LEN_FIELDS(1, 2)),
+const SCHEMAS = loadCheckRequestSchemas();
+const AUTH = 'envoy.service.auth.v3';
+const CORE = 'envoy.config.core.v3';
+/** The messages the decoder reads, each with the fields it reads (a proto without them fails at startup). */
+const S = {
+  checkRequest: schemaFor(SCHEMAS, `${AUTH}.CheckRequest`, ['attributes']),
+  attributeContext: schemaFor(SCHEMAS, `${AUTH}.AttributeContext`, ['source', 'request', 'context_extensions']),
+  peer: schemaFor(SCHEMAS, `${AUTH}.AttributeContext.Peer`, ['address', 'principal']),
+  address: schemaFor(SCHEMAS, `${CORE}.Address`, ['socket_address']),
+  socketAddress: schemaFor(SCHEMAS, `${CORE}.SocketAddress`, ['address']),
+  request: schemaFor(SCHEMAS, `${AUTH}.AttributeContext.Request`, ['http']),
+  httpRequest: schemaFor(SCHEMAS, `${AUTH}.AttributeContext.HttpRequest`, ['id', 'method', 'headers', 'path', 'host', 'scheme', 'query', 'header_map']),
+  headerMap: schemaFor(SCHEMAS, `${CORE}.HeaderMap`, ['headers']),
+  headerValue: schemaFor(SCHEMAS, `${CORE}.HeaderValue`, ['key', 'value', 'raw_value']),
 };
+/** map<string, string> entries: context_extensions' and headers' (both {key 1, value 2}). */
+const MAP_ENTRY = S.attributeContext.nested[S.attributeContext.field.context_extensions]!;
+const HEADERS_ENTRY = S.httpRequest.nested[S.httpRequest.field.headers]!;
+if (MAP_ENTRY.field.key !== HEADERS_ENTRY.field.key || MAP_ENTRY.field.value !== HEADERS_ENTRY.field.value) throw new Error('zt-authz: map entries differ');
+
+/*
+ * Field numbers as constants the switches below compare with (a switch on a property load would
+ * read it per case).
+ */
+const CR_ATTRIBUTES = S.checkRequest.field.attributes;
+const AC_SOURCE = S.attributeContext.field.source;
+const AC_REQUEST = S.attributeContext.field.request;
+const AC_CONTEXT_EXTENSIONS = S.attributeContext.field.context_extensions;
+const PEER_ADDRESS = S.peer.field.address;
+const PEER_PRINCIPAL = S.peer.field.principal;
+const ADDRESS_SOCKET = S.address.field.socket_address;
+const SOCKET_ADDRESS = S.socketAddress.field.address;
+const REQUEST_HTTP = S.request.field.http;
+const H = S.httpRequest.field;
+const [H_ID, H_METHOD, H_HEADERS, H_PATH, H_HOST, H_SCHEME, H_QUERY, H_HEADER_MAP] = [H.id, H.method, H.headers, H.path, H.host, H.scheme, H.query, H.header_map];
+const HEADER_MAP_HEADERS = S.headerMap.field.headers;
+const [HV_KEY, HV_VALUE, HV_RAW_VALUE] = [S.headerValue.field.key, S.headerValue.field.value, S.headerValue.field.raw_value];
+const ENTRY_KEY = MAP_ENTRY.field.key!;
+const ENTRY_VALUE = MAP_ENTRY.field.value!;
 
 /** Buffer's own UTF-8 decoder without toString's argument handling (protobufjs calls it too). */
 type Utf8Sliceable = Buffer & { utf8Slice(start: number, end: number): string };
@@ -82,16 +103,20 @@ class Reader {
   }
 
   /**
-   * A field key. Field number 0 does not exist, and a known field (in `known`) must come with its
-   * declared wire type; protobufjs reads past either differently than we would.
+   * A field key. Field number 0 does not exist, and a field `schema` declares must come with its
+   * declared wire type (or packed, for a packable repeated one); protobufjs reads past either
+   * differently than we would.
    */
-  tag(end: number, known?: Int8Array): number {
+  tag(end: number, schema: MessageSchema | undefined): number {
     const t = this.varint(end);
     const field = t >>> 3;
     if (field === 0) throw new WireDecodeError('field number 0');
-    if (known !== undefined && field < known.length) {
-      const wt = known[field]!;
-      if (wt !== -1 && wt !== (t & 7)) throw new WireDecodeError(`field ${field} with wire type ${t & 7}, declared ${wt}`);
+    if (schema !== undefined && field < schema.wireType.length) {
+      const wt = schema.wireType[field]!;
+      const got = t & 7;
+      if (wt !== -1 && wt !== got && !(got === 2 && schema.packedElement[field] !== -1)) {
+        throw new WireDecodeError(`field ${field} with wire type ${got}, declared ${wt}`);
+      }
     }
     return t;
   }
@@ -131,6 +156,39 @@ class Reader {
     return b;
   }
 
+  /**
+   * Steps over a field the decoder does not read. One of `schema`'s message fields (or packed
+   * scalars) is walked as protobufjs would decode it, so garbage inside fails here too; an unknown
+   * field is skipped by its wire type, as protobufjs skips it.
+   */
+  skip(tag: number, end: number, schema: MessageSchema, depth = 0): void {
+    const wt = tag & 7;
+    if (wt === 2) {
+      const field = tag >>> 3;
+      if (field < schema.nested.length) {
+        const nested = schema.nested[field];
+        if (nested !== undefined) {
+          const fieldEnd = this.fieldEnd(end);
+          this.walk(fieldEnd, nested, depth + 1);
+          return;
+        }
+        const element = schema.packedElement[field]!;
+        if (element !== -1) {
+          const fieldEnd = this.fieldEnd(end);
+          while (this.pos < fieldEnd) this.skipField(element, fieldEnd);
+          return;
+        }
+      }
+    }
+    this.skipField(wt, end);
+  }
+
+  /** Checks the structure of a whole message of `schema` in [pos, end) and steps past it. */
+  private walk(end: number, schema: MessageSchema, depth: number): void {
+    if (depth > MAX_DEPTH) throw new WireDecodeError('messages nested too deep');
+    while (this.pos < end) this.skip(this.tag(end, schema), end, schema, depth);
+  }
+
   skipField(wireType: number, end: number, depth = 0): void {
     switch (wireType) {
       case 0:
@@ -143,9 +201,9 @@ class Reader {
         this.pos = this.fieldEnd(end);
         return;
       case 3: {
-        if (depth >= MAX_GROUP_DEPTH) throw new WireDecodeError('groups nested too deep');
+        if (depth >= MAX_DEPTH) throw new WireDecodeError('groups nested too deep');
         for (;;) {
-          const wt = this.tag(end) & 7;
+          const wt = this.tag(end, undefined) & 7;
           if (wt === 4) return;
           this.skipField(wt, end, depth + 1);
         }
@@ -186,9 +244,9 @@ export function decodeCheckRequest(buf: Buffer, wanted?: WantedHeaders): WireChe
   const end = buf.length;
   const msg: WireCheckRequest = {};
   while (r.pos < end) {
-    const tag = r.tag(end, WT.checkRequest);
-    if (tag >>> 3 === 1) msg.attributes = attributeContext(r, r.fieldEnd(end));
-    else r.skipField(tag & 7, end);
+    const tag = r.tag(end, S.checkRequest);
+    if (tag >>> 3 === CR_ATTRIBUTES) msg.attributes = attributeContext(r, r.fieldEnd(end));
+    else r.skip(tag, end, S.checkRequest);
   }
   return msg;
 }
@@ -199,72 +257,72 @@ type Http = NonNullable<NonNullable<Attributes['request']>['http']>;
 function attributeContext(r: Reader, end: number): Attributes {
   const a: Attributes = {};
   while (r.pos < end) {
-    const tag = r.tag(end, WT.attributeContext);
+    const tag = r.tag(end, S.attributeContext);
     switch (tag >>> 3) {
-      case 1:
+      case AC_SOURCE:
         a.source = peer(r, r.fieldEnd(end));
         break;
-      case 4:
+      case AC_REQUEST:
         a.request = request(r, r.fieldEnd(end));
         break;
-      case 10:
+      case AC_CONTEXT_EXTENSIONS:
         a.context_extensions = mapEntry(r, r.fieldEnd(end), a.context_extensions ?? emptyMap());
         break;
       default:
-        r.skipField(tag & 7, end);
+        r.skip(tag, end, S.attributeContext);
     }
   }
   return a;
 }
 
-/** AttributeContext.Peer: address (1) and principal (4). */
+/** AttributeContext.Peer: address and principal. */
 function peer(r: Reader, end: number): WirePeer {
   const p: WirePeer = {};
   while (r.pos < end) {
-    const tag = r.tag(end, WT.peer);
+    const tag = r.tag(end, S.peer);
     switch (tag >>> 3) {
-      case 1:
+      case PEER_ADDRESS:
         p.address = address(r, r.fieldEnd(end));
         break;
-      case 4:
+      case PEER_PRINCIPAL:
         p.principal = r.string(end);
         break;
       default:
-        r.skipField(tag & 7, end);
+        r.skip(tag, end, S.peer);
     }
   }
   return p;
 }
 
-/** config.core.v3.Address: socket_address (1). */
+/** config.core.v3.Address: socket_address. */
 function address(r: Reader, end: number): NonNullable<WirePeer['address']> {
   const out: NonNullable<WirePeer['address']> = {};
   while (r.pos < end) {
-    const tag = r.tag(end, WT.address);
-    if (tag >>> 3 === 1) out.socket_address = socketAddress(r, r.fieldEnd(end));
-    else r.skipField(tag & 7, end);
+    const tag = r.tag(end, S.address);
+    if (tag >>> 3 === ADDRESS_SOCKET) out.socket_address = socketAddress(r, r.fieldEnd(end));
+    else r.skip(tag, end, S.address);
   }
   return out;
 }
 
-/** config.core.v3.SocketAddress: address (2). */
+/** config.core.v3.SocketAddress: address. */
 function socketAddress(r: Reader, end: number): { address?: string } {
   const sa: { address?: string } = {};
   while (r.pos < end) {
-    const tag = r.tag(end, WT.socketAddress);
-    if (tag >>> 3 === 2) sa.address = r.string(end);
-    else r.skipField(tag & 7, end);
+    const tag = r.tag(end, S.socketAddress);
+    if (tag >>> 3 === SOCKET_ADDRESS) sa.address = r.string(end);
+    else r.skip(tag, end, S.socketAddress);
   }
   return sa;
 }
 
-/** AttributeContext.Request: http (2). */
+/** AttributeContext.Request: http. */
 function request(r: Reader, end: number): NonNullable<Attributes['request']> {
   const out: NonNullable<Attributes['request']> = {};
   while (r.pos < end) {
-    const tag = r.tag(end, WT.request);
-    if (tag >>> 3 === 2) out.http = httpRequest(r, r.fieldEnd(end));
-    else r.skipField(tag & 7, end);
+    const tag = r.tag(end, S.request);
+    if (tag >>> 3 === REQUEST_HTTP) out.http = httpRequest(r, r.fieldEnd(end));
+    else r.skip(tag, end, S.request);
   }
   return out;
 }
@@ -273,7 +331,7 @@ function httpRequest(r: Reader, end: number): Http {
   const wanted = r.wanted;
   if (wanted === undefined) return httpFields(r, end, undefined);
   const start = r.pos;
-  foldStart.fill(-1);
+  wanted.foldRanges.fill(-1);
   const h = httpFields(r, end, wanted);
   if (h.header_map === undefined) {
     foldInto(r, h);
@@ -288,67 +346,67 @@ function httpRequest(r: Reader, end: number): Http {
 function httpFields(r: Reader, end: number, wanted: WantedHeaders | undefined): Http {
   const h: Http = {};
   while (r.pos < end) {
-    const tag = r.tag(end, WT.httpRequest);
+    const tag = r.tag(end, S.httpRequest);
     switch (tag >>> 3) {
-      case 1:
+      case H_ID:
         h.id = r.string(end);
         break;
-      case 2:
+      case H_METHOD:
         h.method = r.interned(end, SHORT_VALUES);
         break;
-      case 3:
+      case H_HEADERS:
         h.headers = wanted === undefined ? mapEntry(r, r.fieldEnd(end), h.headers ?? emptyMap()) : wantedEntry(r, r.fieldEnd(end), h.headers ?? emptyMap(), wanted.table, wanted.fold);
         break;
-      case 4:
+      case H_PATH:
         h.path = r.string(end);
         break;
-      case 5:
+      case H_HOST:
         h.host = r.string(end);
         break;
-      case 6:
+      case H_SCHEME:
         h.scheme = r.interned(end, SHORT_VALUES);
         break;
-      case 7:
+      case H_QUERY:
         h.query = r.string(end);
         break;
-      case 13:
+      case H_HEADER_MAP:
         h.header_map = headerMap(r, r.fieldEnd(end));
         break;
       default:
-        r.skipField(tag & 7, end);
+        r.skip(tag, end, S.httpRequest);
     }
   }
   return h;
 }
 
-/** config.core.v3.HeaderMap: repeated HeaderValue headers (1). */
+/** config.core.v3.HeaderMap: repeated HeaderValue headers. */
 function headerMap(r: Reader, end: number): { headers: WireHeaderValue[] } {
   const headers: WireHeaderValue[] = [];
   while (r.pos < end) {
-    const tag = r.tag(end, WT.headerMap);
-    if (tag >>> 3 === 1) headers.push(headerValue(r, r.fieldEnd(end)));
-    else r.skipField(tag & 7, end);
+    const tag = r.tag(end, S.headerMap);
+    if (tag >>> 3 === HEADER_MAP_HEADERS) headers.push(headerValue(r, r.fieldEnd(end)));
+    else r.skip(tag, end, S.headerMap);
   }
   return { headers };
 }
 
-/** config.core.v3.HeaderValue: key (1), value (2), raw_value (3). */
+/** config.core.v3.HeaderValue: key, value, raw_value. */
 function headerValue(r: Reader, end: number): WireHeaderValue {
   const hv: WireHeaderValue = {};
   while (r.pos < end) {
-    const tag = r.tag(end, WT.headerValue);
+    const tag = r.tag(end, S.headerValue);
     switch (tag >>> 3) {
-      case 1:
+      case HV_KEY:
         hv.key = r.interned(end, HEADER_NAMES);
         break;
-      case 2:
+      case HV_VALUE:
         hv.value = r.string(end);
         break;
-      case 3:
+      case HV_RAW_VALUE:
         hv.raw_value = r.bytes(end);
         break;
       default:
-        r.skipField(tag & 7, end);
+        r.skip(tag, end, S.headerValue);
     }
   }
   return hv;
@@ -368,27 +426,21 @@ function emptyMap(): Record<string, string> {
   return new (StringMap as unknown as new () => Record<string, string>)();
 }
 
-/** One map<string, string> entry {key 1, value 2}; absent parts are ''. */
+/** One map<string, string> entry {key, value}; absent parts are ''. */
 function mapEntry(r: Reader, end: number, into: Record<string, string>): Record<string, string> {
   let key = '';
   let value = '';
   while (r.pos < end) {
-    const tag = r.tag(end, WT.mapEntry);
+    const tag = r.tag(end, MAP_ENTRY);
     const field = tag >>> 3;
-    if (field === 1) key = r.interned(end, HEADER_NAMES);
-    else if (field === 2) value = r.string(end);
-    else r.skipField(tag & 7, end);
+    if (field === ENTRY_KEY) key = r.interned(end, HEADER_NAMES);
+    else if (field === ENTRY_VALUE) value = r.string(end);
+    else r.skip(tag, end, MAP_ENTRY);
   }
   into[key] = value;
   return into;
 }
 
-/**
- * Byte ranges of the folded headers of the HttpRequest being decoded (-1: absent). Module-level
- * because decoding is synchronous and this way a request allocates nothing for them.
- */
-const foldStart = new Int32Array(FOLD.id + 1);
-const foldEnd = new Int32Array(FOLD.id + 1);
 
 /** As mapEntry, for a key in `wanted` only: any other entry is stepped over without a string. */
 function wantedEntry(r: Reader, end: number, into: Record<string, string>, wanted: NameTable, fold: FoldTable): Record<string, string> {
@@ -398,23 +450,24 @@ function wantedEntry(r: Reader, end: number, into: Record<string, string>, wante
   let valueStart = 0;
   let valueEnd = 0;
   while (r.pos < end) {
-    const tag = r.tag(end, WT.mapEntry);
+    const tag = r.tag(end, HEADERS_ENTRY);
     const field = tag >>> 3;
-    if (field === 1) {
+    if (field === ENTRY_KEY) {
       keyEnd = r.fieldEnd(end);
       keyStart = r.pos;
       r.pos = keyEnd;
-    } else if (field === 2) {
+    } else if (field === ENTRY_VALUE) {
       valueEnd = r.fieldEnd(end);
       valueStart = r.pos;
       r.pos = valueEnd;
-    } else r.skipField(tag & 7, end);
+    } else r.skip(tag, end, HEADERS_ENTRY);
   }
   if (keyStart < 0) return into;
   const slot = lookup(r.buf, keyStart, keyEnd, fold);
   if (slot !== undefined) {
-    foldStart[slot] = valueStart;
-    foldEnd[slot] = valueEnd;
+    const folds = r.wanted!.foldRanges;
+    folds[2 * slot] = valueStart;
+    folds[2 * slot + 1] = valueEnd;
     return into;
   }
   const key = lookup(r.buf, keyStart, keyEnd, wanted);
@@ -424,9 +477,10 @@ function wantedEntry(r: Reader, end: number, into: Record<string, string>, wante
 
 /** A folded header's value ('' when absent), interned through `table` when given. */
 function folded(r: Reader, slot: number, table?: NameTable): string {
-  const start = foldStart[slot]!;
+  const folds = r.wanted!.foldRanges;
+  const start = folds[2 * slot]!;
   if (start < 0) return '';
-  const end = foldEnd[slot]!;
+  const end = folds[2 * slot + 1]!;
   return (table && lookup(r.buf, start, end, table)) ?? r.slice(start, end);
 }
 

@@ -1,25 +1,11 @@
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import protobuf from 'protobufjs';
-import { UNDECODABLE_REQUEST } from './check-request.js';
+import { UNDECODABLE_REQUEST, type WireCheckRequest } from './check-request.js';
 import { decodeCheckRequest } from './decode.js';
+import { PROTO_DIR } from './proto-dir.js';
 import type { WantedHeaders } from './wanted-headers.js';
 
-/** Works from src/ (tsx, vitest) and from dist/src/ alike. */
-export function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error('zt-authz: package.json not found above ' + fileURLToPath(import.meta.url));
-    dir = parent;
-  }
-  return dir;
-}
-
-export const PROTO_DIR = join(packageRoot(), 'proto');
+export { packageRoot, PROTO_DIR } from './proto-dir.js';
 
 /**
  * keepCase keeps Envoy's snake_case names; defaults off so absent fields stay absent and the
@@ -34,14 +20,21 @@ export const LOADER_OPTIONS: protoLoader.Options = {
   includeDirs: [PROTO_DIR],
 };
 
+/** A decoded Check request and the serving snapshot it was decoded for (see authorizationServer). */
+export interface DecodedCheck<S> {
+  readonly serving: S;
+  readonly request: WireCheckRequest;
+}
+
 export interface LoadedProtos {
-  /** Check decodes requests with protobufjs (all fields); the bench's no-op baseline serves this. */
+  /** Envoy's Authorization service as proto-loader defines it (protobufjs codecs, all fields). */
   readonly authorization: grpc.ServiceDefinition;
   /**
-   * Check decodes with src/wire/decode.ts (only what the checks read, and of the headers
-   * only those `wanted` returns at the time of the call); zt-authz serves this.
+   * Check decodes with src/wire/decode.ts (only what the checks read, and of the headers only
+   * those the snapshot wants). `current` is taken once per call, when its bytes arrive; the call
+   * is then served by that snapshot (DecodedCheck.serving).
    */
-  authorizationServer(wanted: () => WantedHeaders): grpc.ServiceDefinition;
+  authorizationServer<S extends { readonly wantedHeaders: WantedHeaders }>(current: () => S): grpc.ServiceDefinition;
   readonly health: grpc.ServiceDefinition;
 }
 
@@ -56,52 +49,40 @@ export function loadProtos(): LoadedProtos {
   };
   const service = pkg.envoy.service.auth.v3.Authorization.service;
   cached = {
-    authorization: tuneCheckMethod(service, protobufjsCheckRequestDecoder()),
-    authorizationServer: (wanted) => tuneCheckMethod(service, (bytes) => decodeCheckRequest(bytes, wanted())),
+    authorization: service,
+    authorizationServer: (current) =>
+      tuneCheckMethod(service, (bytes) => {
+        const serving = current();
+        return { serving, request: decodeOrMark(bytes, serving.wantedHeaders) };
+      }),
     health: pkg.grpc.health.v1.Health.service,
   };
   return cached;
 }
 
-/**
- * protobufjs (proto-loader's own engine) decoding CheckRequest without the toObject copy
- * proto-loader adds. Loaded on first use: zt-authz itself never calls it (only the bench's
- * baseline does), and its Root would otherwise sit in every sidecar's heap.
- */
-function protobufjsCheckRequestDecoder(): (bytes: Buffer) => unknown {
-  let CheckRequest: protobuf.Type | undefined;
-  return (bytes) => {
-    if (CheckRequest === undefined) {
-      const root = new protobuf.Root();
-      root.resolvePath = (_origin, target) => (existsSync(join(PROTO_DIR, target)) ? join(PROTO_DIR, target) : target);
-      root.loadSync('envoy/service/auth/v3/external_auth.proto', { keepCase: true });
-      CheckRequest = root.lookupType('envoy.service.auth.v3.CheckRequest');
-    }
-    return CheckRequest.decode(bytes);
-  };
+function decodeOrMark(bytes: Buffer, wanted: WantedHeaders): WireCheckRequest {
+  try {
+    return decodeCheckRequest(bytes, wanted);
+  } catch {
+    return UNDECODABLE_REQUEST;
+  }
 }
 
 /**
  * Check, tuned for the hot path:
- * - requests are decoded by `decode`; the checks only read fields, and absent ones read as
- *   undefined, null or '' defaults;
- * - bytes that do not decode become UNDECODABLE_REQUEST (an explicit request_invalid deny);
+ * - requests are decoded by `decode`, which must not throw (bytes that do not decode are
+ *   UNDECODABLE_REQUEST, an explicit request_invalid deny, never an RPC error);
  * - a response that is already a Buffer (EnvoyResponder.encode) is sent as is.
+ * test/helpers/reference-codecs.ts tunes the same method with protobufjs' decoder.
  */
-function tuneCheckMethod(service: grpc.ServiceDefinition, decode: (bytes: Buffer) => unknown): grpc.ServiceDefinition {
+export function tuneCheckMethod(service: grpc.ServiceDefinition, decode: (bytes: Buffer) => unknown): grpc.ServiceDefinition {
   const check = service.Check;
   if (!check) throw new Error('Authorization service has no Check method');
   return {
     ...service,
     Check: {
       ...check,
-      requestDeserialize: (bytes: Buffer) => {
-        try {
-          return decode(bytes);
-        } catch {
-          return UNDECODABLE_REQUEST;
-        }
-      },
+      requestDeserialize: decode,
       responseSerialize: (value: unknown) => (Buffer.isBuffer(value) ? value : check.responseSerialize(value)),
     },
   };

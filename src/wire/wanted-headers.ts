@@ -58,6 +58,12 @@ export class WantedHeaders {
   readonly table: NameTable;
   /** Folded: FOLDED_HEADERS indices, for those no check needs as a header too (a token header named "host", say). */
   readonly fold: FoldTable;
+  /**
+   * The decoder's scratch for the byte ranges [start, end) of the folded values of the request
+   * being decoded, two slots per FOLD index. Decoding is synchronous, so one per config serves
+   * every request without allocating.
+   */
+  readonly foldRanges = new Int32Array(2 * FOLDED_HEADERS.length);
 
   /** `checkHeaders`: the headers the checks read; a folded name among them stays a header too. */
   private constructor(checkHeaders: readonly string[]) {

@@ -5,20 +5,23 @@ import type { Decision } from '../../src/model.js';
 import { REASON_CODES } from '../../src/reasons.js';
 import { EnvoyResponder } from '../../src/response/envoy.js';
 import { officialRoot } from '../helpers/official-protos.js';
+import { referenceCheckResponse } from '../helpers/reference-codecs.js';
 
 /**
  * The server sends EnvoyResponder.encode's hand-written protobuf bytes. Decoded with Envoy's
- * official definitions they must equal the readable reference (toCheckResponse) encoded by protobufjs.
+ * official definitions they must equal the readable reference (referenceCheckResponse) encoded by protobufjs.
  */
 const official = officialRoot(['envoy/service/auth/v3/external_auth.proto']);
 const CheckResponse = official.lookupType('envoy.service.auth.v3.CheckResponse');
 // defaults: true, because protobufjs writes explicitly set zero values (status code 0) and our encoder, like proto3, omits them.
 const toObj = (m: protobuf.Message) => CheckResponse.toObject(m, { longs: String, enums: Number, defaults: true });
-const viaReference = (r: EnvoyResponder, d: Decision) => toObj(CheckResponse.decode(CheckResponse.encode(CheckResponse.fromObject(r.toCheckResponse(d) as unknown as Record<string, unknown>)).finish()));
-const viaEncoder = (r: EnvoyResponder, d: Decision) => toObj(CheckResponse.decode(r.encode(d)));
+const viaReference = (r: Responder, d: Decision) => toObj(CheckResponse.decode(CheckResponse.encode(CheckResponse.fromObject(referenceCheckResponse(r.headers, d) as unknown as Record<string, unknown>)).finish()));
+const viaEncoder = (r: Responder, d: Decision) => toObj(CheckResponse.decode(r.envoy.encode(d)));
 
 const defaults = policySchema.parse({}).headers;
-const responders = [new EnvoyResponder(defaults), new EnvoyResponder({ ...defaults, user_id: 'x-end-user', strip_authorization: true })];
+type Responder = { headers: typeof defaults; envoy: EnvoyResponder };
+const responder = (headers: typeof defaults): Responder => ({ headers, envoy: new EnvoyResponder(headers) });
+const responders = [responder(defaults), responder({ ...defaults, user_id: 'x-end-user', strip_authorization: true })];
 
 const long = 'x'.repeat(300);
 const decisions: Decision[] = [
@@ -48,8 +51,8 @@ describe('EnvoyResponder.encode matches the reference CheckResponse on the offic
 
   it('reuses its scratch buffer without leaking bytes between messages', () => {
     const r = responders[0]!;
-    const big = r.encode(decisions[3]!);
-    const small = r.encode(decisions[1]!);
+    const big = r.envoy.encode(decisions[3]!);
+    const small = r.envoy.encode(decisions[1]!);
     expect(small.length).toBeLessThan(big.length);
     expect(viaEncoder(r, decisions[1]!)).toEqual(viaReference(r, decisions[1]!));
     // The first buffer is a copy: encoding again does not change it.

@@ -3,9 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { UNDECODABLE_REQUEST, type WireCheckRequest } from '../../src/wire/check-request.js';
 import { normalizeCheckRequest } from '../../src/normalize/request.js';
 import { decodeCheckRequest, WireDecodeError } from '../../src/wire/decode.js';
-import { loadProtos } from '../../src/wire/protos.js';
 import { fuzzRuns } from '../hardening/support.js';
 import { checkRequestObject, encodeCheckRequest as encode } from '../helpers/check-request-gen.js';
+import { protobufjsDecodeCheckRequest } from '../helpers/reference-codecs.js';
 
 /**
  * The server's selective CheckRequest decoder against protobufjs (the decoder it replaced, still
@@ -13,7 +13,13 @@ import { checkRequestObject, encodeCheckRequest as encode } from '../helpers/che
  * checks see after normalisation must be the same, and malformed bytes must throw, never decode
  * to something else.
  */
-const protobufjsDecode = (b: Buffer) => loadProtos().authorization.Check!.requestDeserialize(b) as WireCheckRequest;
+const protobufjsDecode = (b: Buffer): WireCheckRequest => {
+  try {
+    return protobufjsDecodeCheckRequest(b);
+  } catch {
+    return UNDECODABLE_REQUEST;
+  }
+};
 
 type Outcome = { ok: true; value: unknown } | { ok: false; error: string };
 
@@ -39,7 +45,7 @@ describe('selective CheckRequest decoder', () => {
     fc.assert(fc.property(checkRequestObject, (obj) => sameView(encode(obj))), { numRuns: fuzzRuns(500) });
   });
 
-  it('on mutated bytes either throws or agrees with protobufjs wherever protobufjs decodes too', () => {
+  it('on mutated bytes either throws or agrees with protobufjs, and throws wherever protobufjs does', () => {
     const mutated = fc.tuple(checkRequestObject, fc.array(fc.tuple(fc.nat(), fc.nat(255), fc.constantFrom('set', 'insert', 'delete', 'truncate')), { minLength: 1, maxLength: 4 })).map(([obj, edits]) => {
       const bytes = [...encode(obj)];
       for (const [at, v, op] of edits) {
@@ -63,9 +69,9 @@ describe('selective CheckRequest decoder', () => {
           return;
         }
         const theirs = protobufjsDecode(bytes);
-        // protobufjs also decodes fields nothing reads (destination, time); garbage there is
-        // skipped here, which cannot change what the checks see.
-        if (theirs === UNDECODABLE_REQUEST) return;
+        // What protobufjs rejects is rejected here too, garbage in fields nothing reads
+        // (destination, time) included: skipped message fields are walked, not just stepped over.
+        expect(theirs, `decoded here, rejected by protobufjs: ${bytes.toString('hex')}`).not.toBe(UNDECODABLE_REQUEST);
         agreed++;
         for (const hops of [0, 1]) expect(normalized(mine, hops)).toEqual(normalized(theirs, hops));
       }),
@@ -109,6 +115,25 @@ describe('selective CheckRequest decoder', () => {
     expect(decodeCheckRequest(http(0x48, 0x05, 0x22, 0x01, 0x2f)).attributes?.request?.http?.path).toBe('/');
     expect(() => decodeCheckRequest(Buffer.from([0x48, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]))).toThrow(/10 bytes/);
     expect(() => decodeCheckRequest(Buffer.alloc(40, (9 << 3) | 3))).toThrow(WireDecodeError);
+  });
+
+  it('walks the message fields it skips: garbage protobufjs rejects there is rejected too', () => {
+    // Found by the mutation test: attributes.request.time (a Timestamp nothing reads) ending in a
+    // field key with no value. Stepping over the field by its length alone would decide it.
+    const found = Buffer.from(
+      '0a670a070a001201412a00120f0a070a05120161180012002a022d61224b0a0c088080808080108080808001123b0a0120120cf0908080f0908080f090808022022f20320568747470733a0220204201204880808080015208485454502f312e315a04f09080806a00',
+      'hex',
+    );
+    expect(protobufjsDecode(found)).toBe(UNDECODABLE_REQUEST);
+    expect(() => decodeCheckRequest(found)).toThrow(WireDecodeError);
+    // By hand: request { time { seconds: 1, <key of field 3 without its value> }, http { method, path } }.
+    const http = Buffer.from([0x12, 0x08, 0x12, 0x03, ...Buffer.from('GET'), 0x22, 0x01, 0x2f]);
+    const request = (time: number[]) => Buffer.from([0x0a, 4 + time.length + http.length, 0x22, 2 + time.length + http.length, 0x0a, time.length, ...time, ...http]);
+    expect(decodeCheckRequest(request([0x08, 0x01])).attributes?.request?.http?.path).toBe('/');
+    expect(protobufjsDecode(request([0x08, 0x01, 0x18]))).toBe(UNDECODABLE_REQUEST);
+    expect(() => decodeCheckRequest(request([0x08, 0x01, 0x18]))).toThrow(/truncated varint/);
+    // Timestamp.seconds (1) is an int64: as a length-delimited field it is malformed, as protobufjs finds.
+    expect(() => decodeCheckRequest(request([0x0a, 0x00]))).toThrow(/field 1 with wire type 2, declared 0/);
   });
 
   it('keeps a header named __proto__ as an ordinary key and pollutes no prototype', () => {

@@ -115,7 +115,7 @@ describe('JWKS faults', () => {
     await authn.start();
     expect(authn.ready()).toBe(false);
     const r = await auth(authn, f.mint({ key: k1 }));
-    expect(r).toMatchObject({ ok: false, reason: 'token_invalid' });
+    expect(r).toMatchObject({ ok: false, reason: 'token_invalid', fault: 'keys_unavailable' });
     if (!r.ok) expect(r.detail.startsWith(KEYS_UNAVAILABLE)).toBe(true);
     idp.setFault('none');
     await until(() => authn.ready(), 8000, 'background retry');
@@ -133,7 +133,7 @@ describe('JWKS faults', () => {
     const t1 = Date.now();
     const r = await auth(authn, f.mint({ key: k1 }));
     expect(Date.now() - t1).toBeLessThan(50 + 1000);
-    expect(r).toMatchObject({ ok: false, reason: 'token_invalid' });
+    expect(r).toMatchObject({ ok: false, reason: 'token_invalid', fault: 'keys_unavailable' });
     if (!r.ok) expect(r.detail).toMatch(new RegExp(`^${KEYS_UNAVAILABLE}.*(still running after 50 ms|after refetch)`));
     expect(idp.count('/jwks.json')).toBeGreaterThanOrEqual(1);
   });

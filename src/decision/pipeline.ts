@@ -1,20 +1,23 @@
 import type { Logger } from '../observability/logger.js';
 import type { LiveStats } from '../observability/live-stats.js';
 import type { Metrics } from '../observability/metrics.js';
-import { normalizeCheckRequest, RequestError } from '../normalize/request.js';
+import type { AuthSubrequest } from '../normalize/auth-subrequest.js';
+import type { RequestNormalizer } from '../normalize/normalizer.js';
+import { RequestError } from '../normalize/request.js';
 import { UNDECODABLE_REQUEST, type WireCheckRequest } from '../wire/check-request.js';
 import type { DecisionEngine } from './engine.js';
 import { REASON_INDEX } from '../reasons.js';
 import type { CheckTrace, Decision, NormalizedRequest } from '../model.js';
 
-export interface CheckerOptions {
-  readonly engine: () => DecisionEngine;
+export interface PipelineOptions {
+  /** This config's engine: a request that waits on a key refetch still finishes under it. */
+  readonly engine: DecisionEngine;
+  readonly normalizer: RequestNormalizer;
   readonly metrics: Metrics;
   readonly logger: Logger;
   /** Decision lines only; see createLoggers. */
   readonly decisionLogger: Logger;
   readonly decisionLog: 'all' | 'deny' | 'none';
-  readonly trustedXffHops: number;
   /** Budget when the caller sends no deadline. */
   readonly defaultTimeoutMs: number;
   /** The live page's figures; undefined (one comparison per call) when the page is off. */
@@ -30,52 +33,66 @@ const deadlineMargin = (remainingMs: number) => Math.max(5, remainingMs * 0.1);
 /**
  * Wraps the engine with everything every transport needs: normalisation, the deadline, the
  * exception barrier, metrics and the decision log. Nothing that leaves here is anything but a
- * Decision: faults become explicit denies.
+ * Decision: faults become explicit denies. One per config: a transport takes the current one once
+ * per request, and everything the request sees comes from that config.
  */
-export class Checker {
-  private readonly normalizeOpts;
-  constructor(private readonly o: CheckerOptions) {
-    this.normalizeOpts = { trustedXffHops: o.trustedXffHops };
-  }
+export class DecisionPipeline {
+  constructor(private readonly o: PipelineOptions) {}
 
-  checkWire(msg: WireCheckRequest, deadlineMs: number): Decision | Promise<Decision> {
+  decideWire(msg: WireCheckRequest, deadlineMs: number): Decision | Promise<Decision> {
     const started = performance.now();
     if (msg === UNDECODABLE_REQUEST) return this.invalid('CheckRequest bytes do not decode as protobuf');
     let req: NormalizedRequest;
     try {
-      req = normalizeCheckRequest(msg, this.normalizeOpts);
+      req = this.o.normalizer.checkRequest(msg);
     } catch (err) {
-      const reason = err instanceof RequestError ? 'request_invalid' : 'internal_error';
-      return this.finish(this.o.engine().deny(reason, (err as Error).message, undefined), undefined, started, undefined);
+      return this.unusable(err, started);
     }
-    return this.check(req, deadlineMs, started);
+    return this.decide(req, deadlineMs, started);
+  }
+
+  /** The HTTP mode's request, normalised exactly as a CheckRequest is. */
+  decideSubrequest(sub: AuthSubrequest, deadlineMs: number): Decision | Promise<Decision> {
+    const started = performance.now();
+    let req: NormalizedRequest;
+    try {
+      req = this.o.normalizer.authSubrequest(sub);
+    } catch (err) {
+      return this.unusable(err, started);
+    }
+    return this.decide(req, deadlineMs, started);
+  }
+
+  private unusable(err: unknown, started: number): Decision {
+    const reason = err instanceof RequestError ? 'request_invalid' : 'internal_error';
+    return this.finish(this.o.engine.deny(reason, (err as Error).message, undefined), undefined, started, undefined);
   }
 
   /** A request that could not even be described (bad path, bad headers): an explicit deny. */
   invalid(detail: string): Decision {
-    return this.finish(this.o.engine().deny('request_invalid', detail, undefined), undefined, performance.now(), undefined);
+    return this.finish(this.o.engine.deny('request_invalid', detail, undefined), undefined, performance.now(), undefined);
   }
 
-  /** A transport-level fault around the checker itself: an explicit internal_error deny. */
+  /** A transport-level fault around the pipeline itself: an explicit internal_error deny. */
   failed(detail: string): Decision {
-    return this.finish(this.o.engine().deny('internal_error', detail, undefined), undefined, performance.now(), undefined);
+    return this.finish(this.o.engine.deny('internal_error', detail, undefined), undefined, performance.now(), undefined);
   }
 
-  check(req: NormalizedRequest, deadlineMs: number, started = performance.now()): Decision | Promise<Decision> {
-    const engine = this.o.engine();
+  decide(req: NormalizedRequest, deadlineMs: number, started = performance.now()): Decision | Promise<Decision> {
+    const engine = this.o.engine;
     const trace: CheckTrace[] | undefined = this.o.logger.isLevelEnabled('debug') ? [] : undefined;
     let result: Decision | Promise<Decision>;
     try {
       result = engine.decide(req, Date.now(), trace);
     } catch (err) {
-      this.o.logger.error({ err, request_id: req.requestId }, 'check failed; denying');
+      this.o.logger.error({ err, request_id: req.requestId }, 'decision failed; denying');
       result = engine.deny('internal_error', 'exception in decision pipeline', undefined);
     }
     if (!(result instanceof Promise)) return this.finish(result, req, started, trace);
     return this.withDeadline(result, deadlineMs, engine).then(
       (d) => this.finish(d, req, started, trace),
       (err: unknown) => {
-        this.o.logger.error({ err, request_id: req.requestId }, 'check failed; denying');
+        this.o.logger.error({ err, request_id: req.requestId }, 'decision failed; denying');
         return this.finish(engine.deny('internal_error', 'exception in decision pipeline', undefined), req, started, trace);
       },
     );
