@@ -13,7 +13,7 @@ import type { Authenticator } from './identity/types.js';
 import { compileCidrs } from './normalize/cidr.js';
 import { WantedHeaders } from './wire/wanted-headers.js';
 import { createLoggers, type Logger } from './observability/logger.js';
-import { createMetrics, type Metrics } from './observability/metrics.js';
+import { createMetrics, markConfigServing, type Metrics } from './observability/metrics.js';
 import { compilePolicy } from './policy/index.js';
 import type { CompiledPolicy } from './policy/types.js';
 import { EnvoyResponder } from './response/envoy.js';
@@ -63,6 +63,8 @@ export class App {
   private watcher: FSWatcher | undefined;
   private draining = false;
   private readonly nextId = createDecisionIds();
+  /** The config the process started with: server and state sections change only on restart. */
+  private readonly started: Config;
 
   private constructor(
     loaded: Extract<LoadResult, { ok: true }>,
@@ -73,6 +75,8 @@ export class App {
   ) {
     this.authenticator = createAuthenticator(loaded.config.identity, { logger, metrics });
     this.active = this.build(loaded.config, loaded.hash);
+    this.started = loaded.config;
+    markConfigServing(metrics, loaded.hash);
     this.health = new HealthService(() => this.ready() && !this.draining);
   }
 
@@ -118,8 +122,6 @@ export class App {
       trustedXffHops: config.network.trusted_xff_hops,
       defaultTimeoutMs: config.server.decision_timeout_ms,
     });
-    this.metrics.configInfo.reset();
-    this.metrics.configInfo.set({ hash }, 1);
     const shadowing = policy.shadowing;
     this.metrics.shadowMode.set(shadowing ? 1 : 0);
     for (const warning of policy.warnings) this.logger.warn({ hash }, `policy: ${warning}`);
@@ -206,7 +208,7 @@ export class App {
 
   async apply(loaded: LoadResult): Promise<ReloadOutcome> {
     if (!loaded.ok) {
-      this.metrics.configReloads.inc({ outcome: 'rejected' });
+      this.refused();
       this.logger.error({ source: loaded.source, errors: loaded.errors }, 'config reload rejected; the previous policy keeps serving');
       return { ok: false, hash: this.active.hash, errors: loaded.errors };
     }
@@ -215,7 +217,7 @@ export class App {
     try {
       next = this.build(loaded.config, loaded.hash);
     } catch (err) {
-      this.metrics.configReloads.inc({ outcome: 'rejected' });
+      this.refused();
       this.logger.error({ err }, 'config reload failed to compile; the previous policy keeps serving');
       return { ok: false, hash: this.active.hash, errors: [(err as Error).message] };
     }
@@ -226,7 +228,7 @@ export class App {
       await fresh.start();
       if (!fresh.ready()) {
         fresh.close();
-        this.metrics.configReloads.inc({ outcome: 'rejected' });
+        this.refused();
         this.logger.error('config reload rejected: the new identity section has no usable keys');
         return { ok: false, hash: this.active.hash, errors: ['identity: keys of the new config could not be loaded'] };
       }
@@ -234,15 +236,27 @@ export class App {
       this.authenticator = fresh;
       previous.close();
     }
+    let restartRequired = false;
     for (const section of ['server', 'state'] as const) {
-      if (JSON.stringify(old[section]) !== JSON.stringify(loaded.config[section])) {
-        this.logger.warn({ section }, 'config section changed; it takes effect on restart');
+      if (JSON.stringify(this.started[section]) !== JSON.stringify(loaded.config[section])) {
+        restartRequired = true;
+        if (JSON.stringify(old[section]) !== JSON.stringify(loaded.config[section])) {
+          this.logger.warn({ section }, 'config section changed; it takes effect on restart');
+        }
       }
     }
     this.active = next;
+    // Only now does the new policy serve; metrics set earlier would name a hash a refused reload never applied.
+    markConfigServing(this.metrics, next.hash);
+    this.metrics.restartRequired.set(restartRequired ? 1 : 0);
     this.metrics.configReloads.inc({ outcome: 'applied' });
     this.logger.info({ hash: next.hash }, 'config reloaded');
     return { ok: true, hash: next.hash };
+  }
+
+  private refused(): void {
+    this.metrics.configReloads.inc({ outcome: 'rejected' });
+    this.metrics.lastReloadSuccess.set(0);
   }
 
   private watchConfig(file: string): void {
