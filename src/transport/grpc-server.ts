@@ -1,5 +1,6 @@
 import { constants as h2, type Http2Server, type ServerHttp2Session } from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
+import { ReflectionService } from '@grpc/reflection';
 import type { Config } from '../config/schema/index.js';
 import type { Checker } from '../decision/checker.js';
 import type { Decision } from '../model.js';
@@ -184,6 +185,8 @@ export function createGrpcServer(cfg: Config['server'], deps: GrpcServerDeps): g
 
   server.addService(protos.authorizationServer(deps.wantedHeaders), { Check: check });
   server.addService(protos.health, deps.health.handlers());
+  // Opt-in: reflection tells anyone who can reach the port every service and message shape.
+  if (cfg.grpc.reflection) new ReflectionService(protos.definition).addToServer(server);
   // tryShutdown waits for every open stream, and health Watch streams never end on their own:
   // end them (with a last NOT_SERVING) first, so a drain waits only for real calls.
   const tryShutdown = server.tryShutdown.bind(server);

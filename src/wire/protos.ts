@@ -43,6 +43,8 @@ export interface LoadedProtos {
    */
   authorizationServer(wanted: () => WantedHeaders): grpc.ServiceDefinition;
   readonly health: grpc.ServiceDefinition;
+  /** The loaded definitions, for gRPC server reflection. */
+  readonly definition: protoLoader.PackageDefinition;
 }
 
 let cached: LoadedProtos | undefined;
@@ -59,6 +61,7 @@ export function loadProtos(): LoadedProtos {
     authorization: tuneCheckMethod(service, protobufjsCheckRequestDecoder()),
     authorizationServer: (wanted) => tuneCheckMethod(service, (bytes) => decodeCheckRequest(bytes, wanted())),
     health: pkg.grpc.health.v1.Health.service,
+    definition: def,
   };
   return cached;
 }

@@ -2,7 +2,11 @@ import { z } from 'zod';
 import { hostPort, obj, positiveInt } from './common.js';
 
 export const serverSchema = obj({
-  grpc: obj({ address: hostPort.default('127.0.0.1:9191') }).prefault({}),
+  grpc: obj({
+    address: hostPort.default('127.0.0.1:9191'),
+    /** gRPC server reflection (grpcurl, grpcui list and describe the services); off by default. */
+    reflection: z.boolean().default(false),
+  }).prefault({}),
   http: obj({
     /** Ops endpoints (/healthz, /readyz, /metrics) and the HTTP authorization mode. Empty disables. */
     address: z.union([hostPort, z.literal('')]).default('127.0.0.1:8181'),
