@@ -14,6 +14,7 @@ import { compileCidrs } from './normalize/cidr.js';
 import { WantedHeaders } from './wire/wanted-headers.js';
 import { createLoggers, type Logger } from './observability/logger.js';
 import { createMetrics, markConfigServing, type Metrics } from './observability/metrics.js';
+import { createCheckTracer, type CheckTracer } from './observability/tracing.js';
 import { compilePolicy } from './policy/index.js';
 import type { CompiledPolicy } from './policy/types.js';
 import { EnvoyResponder } from './response/envoy.js';
@@ -32,6 +33,8 @@ export interface AppOptions {
   readonly configFile?: string | undefined;
   /** Watch configFile for changes (Kubernetes ConfigMap updates). */
   readonly watchConfig?: boolean;
+  /** Set by App.start from the tracing section. */
+  readonly tracer?: CheckTracer | undefined;
 }
 
 export interface ReloadOutcome {
@@ -84,11 +87,12 @@ export class App {
     const config = loaded.config;
     let logger = opts.logger;
     if (!logger) {
-      const loggers = createLoggers(config.log.level);
+      const loggers = createLoggers(config.log);
       logger = loggers.logger;
       opts = { ...opts, decisionLogger: opts.decisionLogger ?? loggers.decisions };
     }
     const metrics = createMetrics();
+    opts = { ...opts, tracer: await createCheckTracer(config.tracing) };
     const state = createStateStore(config.state, { logger, metrics });
     const app = new App(loaded, logger, metrics, state, opts);
     await app.listen();
@@ -119,6 +123,10 @@ export class App {
       logger: this.logger,
       decisionLogger: this.opts.decisionLogger ?? this.logger,
       decisionLog: config.log.decisions,
+      sampleAllow: config.log.decisions_sample_allow,
+      traceIds: config.log.trace_ids,
+      policyHash: hash,
+      tracer: this.opts.tracer,
       trustedXffHops: config.network.trusted_xff_hops,
       defaultTimeoutMs: config.server.decision_timeout_ms,
     });
@@ -237,7 +245,7 @@ export class App {
       previous.close();
     }
     let restartRequired = false;
-    for (const section of ['server', 'state'] as const) {
+    for (const section of ['server', 'state', 'tracing'] as const) {
       if (JSON.stringify(this.started[section]) !== JSON.stringify(loaded.config[section])) {
         restartRequired = true;
         if (JSON.stringify(old[section]) !== JSON.stringify(loaded.config[section])) {
@@ -308,6 +316,7 @@ export class App {
     await Promise.all([grpcDone, httpDone]);
     this.health.close();
     this.authenticator.close();
+    await this.opts.tracer?.shutdown().catch((err: unknown) => this.logger.warn({ err }, 'sending the last spans failed'));
     await this.state.close().catch((err: unknown) => this.logger.warn({ err }, 'state close failed'));
     this.logger.info('stopped');
   }

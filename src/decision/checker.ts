@@ -1,5 +1,7 @@
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import { traceContextOf } from '../observability/trace-context.js';
+import type { CheckTracer } from '../observability/tracing.js';
 import { normalizeCheckRequest, RequestError } from '../normalize/request.js';
 import { UNDECODABLE_REQUEST, type WireCheckRequest } from '../wire/check-request.js';
 import type { DecisionEngine } from './engine.js';
@@ -13,6 +15,14 @@ export interface CheckerOptions {
   /** Decision lines only; see createLoggers. */
   readonly decisionLogger: Logger;
   readonly decisionLog: 'all' | 'deny' | 'none';
+  /** Share of allow lines kept under decisionLog 'all'; denies are always kept. */
+  readonly sampleAllow?: number;
+  /** Carried on every decision line. */
+  readonly policyHash?: string;
+  /** Read traceparent / B3 for the decision line. */
+  readonly traceIds?: boolean;
+  /** Set only when tracing is configured. */
+  readonly tracer?: CheckTracer | undefined;
   readonly trustedXffHops: number;
   /** Budget when the caller sends no deadline. */
   readonly defaultTimeoutMs: number;
@@ -29,10 +39,20 @@ const deadlineMargin = (remainingMs: number) => Math.max(5, remainingMs * 0.1);
  * exception barrier, metrics and the decision log. Nothing that leaves here is anything but a
  * Decision: faults become explicit denies.
  */
+/** Decisions that are faults of the sidecar or its dependencies (a span error), not verdicts on the request. */
+const FAULTS: ReadonlySet<string> = new Set(['internal_error', 'dependency_unavailable', 'deadline_exceeded']);
+
 export class Checker {
   private readonly normalizeOpts;
+  private readonly decisionLogger: Logger;
+  private readonly sampleAllow: number;
+  private readonly traceIds: boolean;
   constructor(private readonly o: CheckerOptions) {
     this.normalizeOpts = { trustedXffHops: o.trustedXffHops };
+    // A child's bindings are serialised once, not per line.
+    this.decisionLogger = o.policyHash === undefined ? o.decisionLogger : o.decisionLogger.child({ policy_hash: o.policyHash });
+    this.sampleAllow = o.sampleAllow ?? 1;
+    this.traceIds = o.traceIds ?? false;
   }
 
   checkWire(msg: WireCheckRequest, deadlineMs: number): Decision | Promise<Decision> {
@@ -100,34 +120,69 @@ export class Checker {
   }
 
   private finish(d: Decision, req: NormalizedRequest | undefined, started: number, trace: CheckTrace[] | undefined): Decision {
-    const seconds = (performance.now() - started) / 1000;
+    const ended = performance.now();
+    const seconds = (ended - started) / 1000;
     const m = this.o.metrics;
     m.checkSeconds.observe(seconds);
     m.decisionCounts[REASON_INDEX[d.reason]]!++;
     if (d.shadowed) for (const r of d.shadowed) m.wouldDeny.inc({ reason: r });
     const mode = this.o.decisionLog;
-    if (mode === 'all' || (mode === 'deny' && !d.allow)) {
-      this.o.decisionLogger.info(
+    const log = d.allow ? mode === 'all' && (this.sampleAllow >= 1 || Math.random() < this.sampleAllow) : mode !== 'none';
+    const tracer = this.o.tracer;
+    if (!log && tracer === undefined) return d;
+    const context = req !== undefined && (tracer !== undefined || this.traceIds) ? traceContextOf(req.headers) : undefined;
+    if (log) {
+      this.decisionLogger.info(
         {
           decision_id: d.decisionId,
           allow: d.allow,
           reason: d.reason,
           sub: d.sub,
+          iss: d.iss,
+          aud: d.aud,
           resource: d.resource,
           risk_score: d.riskScore,
           shadowed: d.shadowed,
           detail: d.detail,
           ip: req?.clientIp,
           method: req?.method,
+          host: req?.host,
           path: req?.path,
+          // Envoy's per-route context_extensions: how a route names itself to ext_authz.
+          route: req !== undefined && hasKeys(req.contextExtensions) ? req.contextExtensions : undefined,
           request_id: req?.requestId,
           principal: req?.principal || undefined,
+          trace_id: this.traceIds ? context?.traceId : undefined,
+          span_id: this.traceIds ? context?.spanId : undefined,
           us: Math.round(seconds * 1e6),
           trace,
         },
         'decision',
       );
     }
+    if (tracer !== undefined) {
+      tracer.record(
+        started,
+        ended,
+        context,
+        {
+          'zt_authz.decision_id': d.decisionId,
+          'zt_authz.allow': d.allow,
+          'zt_authz.reason': d.reason,
+          'zt_authz.resource': d.resource,
+          'zt_authz.policy_hash': this.o.policyHash,
+          'http.request.method': req?.method,
+          'server.address': req?.host,
+          'url.path': req?.path,
+        },
+        FAULTS.has(d.reason),
+      );
+    }
     return d;
   }
+}
+
+function hasKeys(o: object): boolean {
+  for (const _ in o) return true;
+  return false;
 }
