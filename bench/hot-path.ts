@@ -5,6 +5,8 @@
  * the median of the rounds. Prints figures; asserts nothing.
  *   npm run build && taskset -c 1 node --expose-gc dist/bench/hot-path.js [rounds]
  */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { getHeapStatistics } from 'node:v8';
 import { App } from '../src/app.js';
 import { validate } from '../src/config/load.js';
@@ -28,6 +30,18 @@ if (!loaded.ok) throw new Error(loaded.errors.join('\n'));
 const app = await App.start({ ...loaded, config: { ...loaded.config, server: { ...loaded.config.server, http: { ...loaded.config.server.http, address: '' } } } }, { logger: createLogger('error') });
 while (!app.ready()) await new Promise((r) => setTimeout(r, 20));
 
+// The same server with OpenTelemetry on: every Check becomes a span, batched to a local OTLP/HTTP
+// receiver that answers 200 (spans past the batch queue's 2,048 are dropped, as in production).
+const receiver = createServer((req, res) => {
+  req.resume();
+  req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
+});
+await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+const traced = validate({ ...benchConfig({ decisionLog: 'none' }), tracing: { otlp_endpoint: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/v1/traces`, export_interval_ms: 1000 } }, 'bench', false);
+if (!traced.ok) throw new Error(traced.errors.join('\n'));
+const tracedApp = await App.start({ ...traced, config: { ...traced.config, server: { ...traced.config.server, grpc: { ...traced.config.server.grpc, address: '127.0.0.1:0' }, http: { ...traced.config.server.http, address: '' } } } }, { logger: createLogger('error') });
+while (!tracedApp.ready()) await new Promise((r) => setTimeout(r, 20));
+
 const body = grpcFrame(benchRequest({ token: mintToken('RS256', userClaims('alice')) })).subarray(5);
 const wanted = WantedHeaders.of(app.config);
 const envoy = new EnvoyResponder(app.config.policy.headers);
@@ -40,6 +54,7 @@ const stages: Record<string, () => unknown> = {
   decode: () => decodeCheckRequest(body, wanted),
   check: () => app.pipeline.decideWire(msg, Number.POSITIVE_INFINITY),
   encode: () => envoy.encode(decision),
+  'check, OpenTelemetry spans on': () => tracedApp.pipeline.decideWire(msg, Number.POSITIVE_INFINITY),
   'whole Check': () => envoy.encode(app.pipeline.decideWire(decodeCheckRequest(body, wanted), Number.POSITIVE_INFINITY) as typeof decision),
   'protobufjs decode (baseline)': () => protobufjs(body),
 };
@@ -76,4 +91,6 @@ for (const [name, fn] of Object.entries(stages)) {
 }
 void sink;
 await app.shutdown(100);
+await tracedApp.shutdown(100);
+receiver.close();
 process.exit(0);

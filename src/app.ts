@@ -14,7 +14,8 @@ import { compileCidrs, type CidrList } from './normalize/cidr.js';
 import { RequestNormalizer } from './normalize/normalizer.js';
 import { WantedHeaders } from './wire/wanted-headers.js';
 import { createLoggers, type Logger } from './observability/logger.js';
-import { createMetrics, type Metrics } from './observability/metrics.js';
+import { createMetrics, markConfigServing, type Metrics } from './observability/metrics.js';
+import { createCheckTracer, type CheckTracer } from './observability/tracing.js';
 import { compilePolicy } from './policy/index.js';
 import type { CompiledPolicy } from './policy/types.js';
 import { EnvoyResponder } from './response/envoy.js';
@@ -48,6 +49,8 @@ export interface AppOptions {
    * without it the page shows this process alone.
    */
   readonly shareAcrossWorkers?: ((channel: string, local: () => unknown) => () => Promise<unknown[]>) | undefined;
+  /** Set by App.start from the tracing section. */
+  readonly tracer?: CheckTracer | undefined;
 }
 
 export interface ReloadOutcome {
@@ -88,6 +91,8 @@ export class App {
   private readonly trustedProxies: CidrList;
   /** Kept across reloads so the page's history survives them; undefined while the page is off. */
   private readonly live: LiveStats | undefined;
+  /** The config the process started with: server and state sections change only on restart. */
+  private readonly started: Config;
 
   private constructor(
     loaded: Extract<LoadResult, { ok: true }>,
@@ -108,6 +113,7 @@ export class App {
       this.live = new LiveStats({ showUsers: !http.ui_redact.includes('user_id'), showIps: !http.ui_redact.includes('client_ip') });
     }
     this.active = this.assemble(this.compile(loaded.config, loaded.hash), createAuthenticator(loaded.config.identity, { logger, metrics }));
+    this.started = loaded.config;
     this.announce(this.active);
     this.health = new HealthService(() => this.ready() && !this.draining);
   }
@@ -116,11 +122,12 @@ export class App {
     const config = loaded.config;
     let logger = opts.logger;
     if (!logger) {
-      const loggers = createLoggers(config.log.level);
+      const loggers = createLoggers(config.log);
       logger = loggers.logger;
       opts = { ...opts, decisionLogger: opts.decisionLogger ?? loggers.decisions };
     }
     const metrics = createMetrics();
+    opts = { ...opts, tracer: await createCheckTracer(config.tracing) };
     const state = createStateStore(config.state, { logger, metrics });
     const app = new App(loaded, logger, metrics, state, opts);
     await app.listen();
@@ -163,6 +170,10 @@ export class App {
       logger: this.logger,
       decisionLogger: this.opts.decisionLogger ?? this.logger,
       decisionLog: c.config.log.decisions,
+      sampleAllow: c.config.log.decisions_sample_allow,
+      traceIds: c.config.log.trace_ids,
+      policyHash: c.hash,
+      tracer: this.opts.tracer,
       defaultTimeoutMs: c.config.server.decision_timeout_ms,
       live: this.live,
     });
@@ -171,8 +182,8 @@ export class App {
 
   /** Metrics and warnings of the config that now serves. */
   private announce(a: Active): void {
-    this.metrics.configInfo.reset();
-    this.metrics.configInfo.set({ hash: a.hash }, 1);
+    // Only once a config serves: metrics set earlier would name a hash a refused reload never applied.
+    markConfigServing(this.metrics, a.hash);
     const shadowing = a.policy.shadowing;
     this.metrics.shadowMode.set(shadowing ? 1 : 0);
     if (shadowing) {
@@ -303,7 +314,7 @@ export class App {
 
   async apply(loaded: LoadResult): Promise<ReloadOutcome> {
     if (!loaded.ok) {
-      this.metrics.configReloads.inc({ outcome: 'rejected' });
+      this.refused();
       this.logger.error({ source: loaded.source, errors: loaded.errors }, 'config reload rejected; the previous policy keeps serving');
       return { ok: false, hash: this.active.hash, errors: loaded.errors };
     }
@@ -312,7 +323,7 @@ export class App {
     try {
       compiled = this.compile(loaded.config, loaded.hash);
     } catch (err) {
-      this.metrics.configReloads.inc({ outcome: 'rejected' });
+      this.refused();
       this.logger.error({ err }, 'config reload failed to compile; the previous policy keeps serving');
       return { ok: false, hash: this.active.hash, errors: [(err as Error).message] };
     }
@@ -324,15 +335,19 @@ export class App {
       await fresh.start();
       if (!fresh.ready()) {
         fresh.close();
-        this.metrics.configReloads.inc({ outcome: 'rejected' });
+        this.refused();
         this.logger.error('config reload rejected: the new identity section has no usable keys');
         return { ok: false, hash: this.active.hash, errors: ['identity: keys of the new config could not be loaded'] };
       }
       authenticator = fresh;
     }
-    for (const section of ['server', 'state'] as const) {
-      if (JSON.stringify(old[section]) !== JSON.stringify(loaded.config[section])) {
-        this.logger.warn({ section }, 'config section changed; it takes effect on restart');
+    let restartRequired = false;
+    for (const section of ['server', 'state', 'tracing'] as const) {
+      if (JSON.stringify(this.started[section]) !== JSON.stringify(loaded.config[section])) {
+        restartRequired = true;
+        if (JSON.stringify(old[section]) !== JSON.stringify(loaded.config[section])) {
+          this.logger.warn({ section }, 'config section changed; it takes effect on restart');
+        }
       }
     }
     const previous = this.active;
@@ -342,9 +357,15 @@ export class App {
     // what it has (close stops only its refresh timers and cache).
     if (previous.authenticator !== authenticator) previous.authenticator.close();
     this.announce(next);
+    this.metrics.restartRequired.set(restartRequired ? 1 : 0);
     this.metrics.configReloads.inc({ outcome: 'applied' });
     this.logger.info({ hash: next.hash }, 'config reloaded');
     return { ok: true, hash: next.hash };
+  }
+
+  private refused(): void {
+    this.metrics.configReloads.inc({ outcome: 'rejected' });
+    this.metrics.lastReloadSuccess.set(0);
   }
 
   private watchConfig(file: string): void {
@@ -398,6 +419,7 @@ export class App {
     });
     await Promise.all([grpcDone, httpDone]);
     this.authenticator.close();
+    await this.opts.tracer?.shutdown().catch((err: unknown) => this.logger.warn({ err }, 'sending the last spans failed'));
     await this.state.close().catch((err: unknown) => this.logger.warn({ err }, 'state close failed'));
     this.logger.info('stopped');
   }

@@ -56,6 +56,9 @@ export interface Decision {
   readonly reason: Reason;
   readonly decisionId: string;
   readonly sub?: string | undefined;
+  /** The verified token's issuer and audience claim, for the decision log. */
+  readonly iss?: string | undefined;
+  readonly aud?: unknown;
   readonly riskScore?: number | undefined;
   readonly resource?: string | undefined;
   /** Overrides the default WWW-Authenticate challenge (RFC 9470 step-up carries acr_values/max_age). */

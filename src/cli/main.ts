@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { ADMIN_COMMANDS, runAdmin } from './admin.js';
+import { VERSION } from '../observability/build-info.js';
 import { runCheckConfig } from './check-config.js';
 import { runExplain } from './explain.js';
 import { runServe } from './serve.js';
@@ -17,7 +18,7 @@ Commands:
   suspend, unsuspend, block, unblock, risk, list
                  manage Redis-held state (suspended users, blocked IPs/CIDRs, live risk)
 
-Run 'zt-authz <command> --help' for a command's options.
+Run 'zt-authz <command> --help' for a command's options; 'zt-authz --version' prints the version.
 `;
 
 const ADMIN: ReadonlySet<string> = new Set(ADMIN_COMMANDS);
@@ -33,6 +34,11 @@ async function main(argv: string[]): Promise<number> {
       return runExplain(rest);
     case 'token':
       return runToken(rest);
+    case '--version':
+    case '-v':
+    case 'version':
+      process.stdout.write(`zt-authz ${VERSION} (node ${process.version})\n`);
+      return 0;
     case undefined:
     case '-h':
     case '--help':

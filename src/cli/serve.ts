@@ -57,7 +57,7 @@ export async function runServe(argv: string[]): Promise<number> {
     return 2;
   }
   tuneHeap();
-  const { logger, decisions } = createLoggers(loaded.config.log.level);
+  const { logger, decisions } = createLoggers(loaded.config.log);
   const role = startCluster({ workers, logger, shutdownGraceMs: loaded.config.server.shutdown_grace_ms });
   // The primary only supervises: it forwards signals and exits when the workers do.
   if (role.role === 'primary') return -1;

@@ -97,6 +97,8 @@ export class DecisionEngine {
       reason: outcome.reason,
       decisionId: this.deps.nextId(),
       sub: identity?.sub,
+      iss: identity?.issuer,
+      aud: identity?.claims['aud'],
       riskScore: outcome.riskScore,
       resource: outcome.resource,
       challenge: outcome.challenge,

@@ -1,6 +1,8 @@
 import type { Logger } from '../observability/logger.js';
 import type { LiveStats } from '../observability/live-stats.js';
 import type { Metrics } from '../observability/metrics.js';
+import { traceContextOf } from '../observability/trace-context.js';
+import type { CheckTracer } from '../observability/tracing.js';
 import type { AuthSubrequest } from '../normalize/auth-subrequest.js';
 import type { RequestNormalizer } from '../normalize/normalizer.js';
 import { RequestError } from '../normalize/request.js';
@@ -18,6 +20,14 @@ export interface PipelineOptions {
   /** Decision lines only; see createLoggers. */
   readonly decisionLogger: Logger;
   readonly decisionLog: 'all' | 'deny' | 'none';
+  /** Share of allow lines kept under decisionLog 'all'; denies are always kept. */
+  readonly sampleAllow?: number;
+  /** Carried on every decision line. */
+  readonly policyHash?: string;
+  /** Read traceparent / B3 for the decision line. */
+  readonly traceIds?: boolean;
+  /** Set only when tracing is configured. */
+  readonly tracer?: CheckTracer | undefined;
   /** Budget when the caller sends no deadline. */
   readonly defaultTimeoutMs: number;
   /** The live page's figures; undefined (one comparison per call) when the page is off. */
@@ -36,8 +46,19 @@ const deadlineMargin = (remainingMs: number) => Math.max(5, remainingMs * 0.1);
  * Decision: faults become explicit denies. One per config: a transport takes the current one once
  * per request, and everything the request sees comes from that config.
  */
+/** Decisions that are faults of the sidecar or its dependencies (a span error), not verdicts on the request. */
+const FAULTS: ReadonlySet<string> = new Set(['internal_error', 'dependency_unavailable', 'deadline_exceeded']);
+
 export class DecisionPipeline {
-  constructor(private readonly o: PipelineOptions) {}
+  private readonly decisionLogger: Logger;
+  private readonly sampleAllow: number;
+  private readonly traceIds: boolean;
+  constructor(private readonly o: PipelineOptions) {
+    // A child's bindings are serialised once, not per line.
+    this.decisionLogger = o.policyHash === undefined ? o.decisionLogger : o.decisionLogger.child({ policy_hash: o.policyHash });
+    this.sampleAllow = o.sampleAllow ?? 1;
+    this.traceIds = o.traceIds ?? false;
+  }
 
   decideWire(msg: WireCheckRequest, deadlineMs: number): Decision | Promise<Decision> {
     const started = performance.now();
@@ -120,35 +141,70 @@ export class DecisionPipeline {
   }
 
   private finish(d: Decision, req: NormalizedRequest | undefined, started: number, trace: CheckTrace[] | undefined): Decision {
-    const seconds = (performance.now() - started) / 1000;
+    const ended = performance.now();
+    const seconds = (ended - started) / 1000;
     const m = this.o.metrics;
     m.checkSeconds.observe(seconds);
     m.decisionCounts[REASON_INDEX[d.reason]]!++;
     if (d.shadowed) for (const r of d.shadowed) m.wouldDeny.inc({ reason: r });
     this.o.live?.record(d, req, seconds, Date.now());
     const mode = this.o.decisionLog;
-    if (mode === 'all' || (mode === 'deny' && !d.allow)) {
-      this.o.decisionLogger.info(
+    const log = d.allow ? mode === 'all' && (this.sampleAllow >= 1 || Math.random() < this.sampleAllow) : mode !== 'none';
+    const tracer = this.o.tracer;
+    if (!log && tracer === undefined) return d;
+    const context = req !== undefined && (tracer !== undefined || this.traceIds) ? traceContextOf(req.headers) : undefined;
+    if (log) {
+      this.decisionLogger.info(
         {
           decision_id: d.decisionId,
           allow: d.allow,
           reason: d.reason,
           sub: d.sub,
+          iss: d.iss,
+          aud: d.aud,
           resource: d.resource,
           risk_score: d.riskScore,
           shadowed: d.shadowed,
           detail: d.detail,
           ip: req?.clientIp,
           method: req?.method,
+          host: req?.host,
           path: req?.path,
+          // Envoy's per-route context_extensions: how a route names itself to ext_authz.
+          route: req !== undefined && hasKeys(req.contextExtensions) ? req.contextExtensions : undefined,
           request_id: req?.requestId,
           principal: req?.principal || undefined,
+          trace_id: this.traceIds ? context?.traceId : undefined,
+          span_id: this.traceIds ? context?.spanId : undefined,
           us: Math.round(seconds * 1e6),
           trace,
         },
         'decision',
       );
     }
+    if (tracer !== undefined) {
+      tracer.record(
+        started,
+        ended,
+        context,
+        {
+          'zt_authz.decision_id': d.decisionId,
+          'zt_authz.allow': d.allow,
+          'zt_authz.reason': d.reason,
+          'zt_authz.resource': d.resource,
+          'zt_authz.policy_hash': this.o.policyHash,
+          'http.request.method': req?.method,
+          'server.address': req?.host,
+          'url.path': req?.path,
+        },
+        FAULTS.has(d.reason),
+      );
+    }
     return d;
   }
+}
+
+function hasKeys(o: object): boolean {
+  for (const _ in o) return true;
+  return false;
 }

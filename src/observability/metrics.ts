@@ -1,5 +1,6 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { REASON_CODES } from '../reasons.js';
+import { VERSION } from './build-info.js';
 import { FastHistogram } from './fast-histogram.js';
 
 /**
@@ -101,6 +102,35 @@ export function createMetrics() {
       labelNames: ['hash'] as const,
       registers: [registry],
     }),
+    /** The version, the runtime and the policy hash that is serving (set when a config takes over). */
+    buildInfo: new Gauge({
+      name: 'zt_authz_build_info',
+      help: 'zt-authz version, Node.js version and the policy hash in use (value is 1)',
+      labelNames: ['version', 'node', 'policy_hash'] as const,
+      registers: [registry],
+    }),
+    lastReloadSuccess: new Gauge({
+      name: 'zt_authz_config_last_reload_success',
+      help: '1 if the last config load or reload was applied in full, 0 if it was refused',
+      registers: [registry],
+    }),
+    lastReloadSuccessTime: new Gauge({
+      name: 'zt_authz_config_last_reload_success_timestamp_seconds',
+      help: 'Unix time of the last config load or reload that was applied',
+      registers: [registry],
+    }),
+    restartRequired: new Gauge({
+      name: 'zt_authz_config_restart_required',
+      help: '1 while the config file changes server or state settings that apply only on restart',
+      registers: [registry],
+    }),
+    /** Set by the JWKS key source after every fetch attempt: time since its key set was last refreshed. */
+    jwksAge: new Gauge({
+      name: 'zt_authz_jwks_age_seconds',
+      help: 'Seconds since the issuer key set was last fetched successfully',
+      labelNames: ['issuer'] as const,
+      registers: [registry],
+    }),
     configReloads: new Counter({
       name: 'zt_authz_config_reloads_total',
       help: 'Config reloads by outcome',
@@ -108,7 +138,18 @@ export function createMetrics() {
       registers: [registry],
     }),
   };
+  m.lastReloadSuccess.set(1);
   return m;
+}
+
+/** Points the config metrics at the policy that now serves: only ever called once it does. */
+export function markConfigServing(m: Metrics, hash: string, nowMs = Date.now()): void {
+  m.configInfo.reset();
+  m.configInfo.set({ hash }, 1);
+  m.buildInfo.reset();
+  m.buildInfo.set({ version: VERSION, node: process.version, policy_hash: hash }, 1);
+  m.lastReloadSuccess.set(1);
+  m.lastReloadSuccessTime.set(Math.floor(nowMs / 1000));
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,5 +1,6 @@
 import { constants as h2, type ServerHttp2Session } from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
+import { ReflectionService } from '@grpc/reflection';
 import type { Config } from '../config/schema/index.js';
 import type { DecisionPipeline } from '../decision/pipeline.js';
 import type { Decision } from '../model.js';
@@ -164,6 +165,8 @@ export function createGrpcServer(cfg: Config['server'], deps: GrpcServerDeps): Z
 
   server.addService(protos.authorizationServer(deps.serving), { Check: check });
   server.addService(protos.health, deps.health.handlers());
+  // Opt-in: reflection tells anyone who can reach the port every service and message shape.
+  if (cfg.grpc.reflection) new ReflectionService(protos.definition).addToServer(server);
   return {
     server,
     bind: async (address) => {

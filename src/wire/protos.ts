@@ -36,6 +36,8 @@ export interface LoadedProtos {
    */
   authorizationServer<S extends { readonly wantedHeaders: WantedHeaders }>(current: () => S): grpc.ServiceDefinition;
   readonly health: grpc.ServiceDefinition;
+  /** The loaded definitions, for gRPC server reflection. */
+  readonly definition: protoLoader.PackageDefinition;
 }
 
 let cached: LoadedProtos | undefined;
@@ -56,6 +58,7 @@ export function loadProtos(): LoadedProtos {
         return { serving, request: decodeOrMark(bytes, serving.wantedHeaders) };
       }),
     health: pkg.grpc.health.v1.Health.service,
+    definition: def,
   };
   return cached;
 }

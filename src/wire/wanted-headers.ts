@@ -1,5 +1,6 @@
 import type { Config } from '../config/schema/index.js';
 import { DEV_TOKEN_HEADER } from '../dev/keys.js';
+import { TRACE_HEADERS } from '../observability/trace-context.js';
 
 /**
  * HttpRequest fields Envoy also sends as headers (id, method, path, host, scheme). Normalisation
@@ -21,13 +22,21 @@ const READ_BY_NORMALIZATION: readonly string[] = [...FOLDED_HEADERS, 'x-forwarde
  * Anything that starts reading another request header must add it here;
  * test/core/wanted-headers.test.ts checks that decisions with the filter equal those without it.
  */
-export function wantedHeaderNames(cfg: Pick<Config, 'identity' | 'policy'>): string[] {
+export function wantedHeaderNames(cfg: HeaderConfig): string[] {
   return [...new Set([...READ_BY_NORMALIZATION, ...checkHeaderNames(cfg)])];
 }
 
-/** The headers the checks themselves read (token and device headers), as opposed to normalisation. */
-function checkHeaderNames(cfg: Pick<Config, 'identity' | 'policy'>): string[] {
+/** What decides the wanted headers: the checks, and (when present) logging and tracing. */
+type HeaderConfig = Pick<Config, 'identity' | 'policy'> & Partial<Pick<Config, 'log' | 'tracing'>>;
+
+/**
+ * The headers the checks themselves read (token and device headers), as opposed to normalisation,
+ * and the trace-context headers when a decision line or a span carries the trace id.
+ */
+function checkHeaderNames(cfg: HeaderConfig): string[] {
   const names: string[] = [];
+  const logsTraceIds = cfg.log !== undefined && cfg.log.trace_ids && cfg.log.decisions !== 'none';
+  if (logsTraceIds || (cfg.tracing !== undefined && cfg.tracing.otlp_endpoint !== '')) names.push(...TRACE_HEADERS);
   if (cfg.identity.development_keys) names.push(DEV_TOKEN_HEADER);
   for (const issuer of cfg.identity.issuers) names.push(issuer.token_header.toLowerCase());
   const device = cfg.policy.risk.device.header;
@@ -72,7 +81,7 @@ export class WantedHeaders {
     this.fold = byteTable(folded.map((n) => [n, FOLDED_HEADERS.indexOf(n)] as const));
   }
 
-  static of(cfg: Pick<Config, 'identity' | 'policy'>): WantedHeaders {
+  static of(cfg: HeaderConfig): WantedHeaders {
     return new WantedHeaders(checkHeaderNames(cfg));
   }
 }

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
@@ -16,6 +16,13 @@ describe('zt-authz CLI', () => {
     const r = runCli(args);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/Usage: zt-authz/);
+  });
+
+  it('--version prints the package version and the Node.js it runs on', () => {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    const r = runCli(['--version']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`zt-authz ${pkg.version} (node ${process.version})\n`);
   });
 
   it('rejects unknown commands and options with usage and exit 2', () => {

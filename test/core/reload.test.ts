@@ -119,3 +119,42 @@ describe('reload triggers of the real process', () => {
     }
   });
 });
+
+describe('config metrics name what serves', () => {
+  it('a reload refused for its keys leaves build_info on the serving hash and last_reload_success at 0', async () => {
+    const f = join(dir, 'metrics.yaml');
+    writeFileSync(f, OPEN);
+    const loaded = loadConfig({ file: f, env: {} });
+    if (!loaded.ok) throw new Error(loaded.errors.join('\n'));
+    const s = await startTestServer(loaded.config, { configFile: f });
+    const scrape = async () => (await fetch(`${s.httpUrl}/metrics`)).text();
+    try {
+      const serving = s.app.policyHash;
+      const before = await scrape();
+      expect(before).toMatch(new RegExp(`zt_authz_build_info\\{version="\\d+\\.\\d+\\.\\d+",node="${process.version}",policy_hash="${serving}"\\} 1`));
+      expect(before).toMatch(/zt_authz_config_last_reload_success 1\n/);
+      const startedAt = Number(/zt_authz_config_last_reload_success_timestamp_seconds (\d+)/.exec(before)?.[1]);
+      expect(Math.abs(startedAt - Date.now() / 1000)).toBeLessThan(600);
+      // Valid config, but its issuer's key file does not exist: the policy compiles, the keys never load.
+      writeFileSync(f, `${OPEN}\n`.replace('identity: { development_keys: true }', `identity:\n  issuers:\n    - { issuer: https://idp.example, audiences: [api], jwks_file: ${join(dir, 'missing.json')} }`));
+      const refused = await s.app.reload();
+      expect(refused.ok).toBe(false);
+      const after = await scrape();
+      expect(after).toContain(`policy_hash="${serving}"`);
+      expect(after).toContain(`zt_authz_config_info{hash="${serving}"} 1`);
+      expect(after.match(/^zt_authz_build_info\{/gm)).toHaveLength(1);
+      expect(after).toMatch(/zt_authz_config_last_reload_success 0\n/);
+      expect(after).toMatch(/zt_authz_config_restart_required 0\n/);
+      // A later good reload that changes a restart-only section applies the policy and says a restart is due.
+      writeFileSync(f, `${LOCKED}\nserver: { decision_timeout_ms: 120 }\n`);
+      const applied = await s.app.reload();
+      expect(applied.ok).toBe(true);
+      const last = await scrape();
+      expect(last).toContain(`policy_hash="${applied.hash}"`);
+      expect(last).toMatch(/zt_authz_config_last_reload_success 1\n/);
+      expect(last).toMatch(/zt_authz_config_restart_required 1\n/);
+    } finally {
+      await s.stop();
+    }
+  });
+});

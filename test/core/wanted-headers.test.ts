@@ -58,7 +58,11 @@ const httpRequest = (...parts: Buffer[]) => ld(1, ld(4, ld(2, ...parts)));
 
 describe('wanted headers', () => {
   it('are the headers normalisation falls back to, the issuers\u2019 token headers and the device header', () => {
-    expect(wantedHeaderNames(CONFIGS.demo).sort()).toEqual([':authority', ':method', ':path', ':scheme', 'authorization', 'host', 'x-forwarded-for', 'x-request-id']);
+    const traceHeaders = ['b3', 'traceparent', 'x-b3-sampled', 'x-b3-spanid', 'x-b3-traceid'];
+    expect(wantedHeaderNames(CONFIGS.demo).sort()).toEqual([':authority', ':method', ':path', ':scheme', 'authorization', ...traceHeaders, 'host', 'x-forwarded-for', 'x-request-id'].sort());
+    // Trace headers are kept only while a decision line or a span carries the trace id.
+    expect(wantedHeaderNames({ ...CONFIGS.demo, log: { ...CONFIGS.demo.log, decisions: 'none' } })).not.toContain('traceparent');
+    expect(wantedHeaderNames({ ...CONFIGS.demo, log: { ...CONFIGS.demo.log, trace_ids: false } })).not.toContain('b3');
     expect(wantedHeaderNames(CONFIGS.custom)).toEqual(expect.arrayContaining(['x-token', 'host', 'x-device-ok', 'x-forwarded-for']));
     expect(wantedHeaderNames(CONFIGS.custom)).not.toContain('authorization');
   });

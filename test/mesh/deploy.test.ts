@@ -89,6 +89,10 @@ describe('deploy/ files', () => {
   it('has no orphan YAML: every file is a kustomization, a resource, a generator input or a mesh config', () => {
     const used = new Set([...builds.values()].flatMap((b) => [...b.files]));
     for (const f of MESH_FILES) used.add(join(DEPLOY, f));
+    // deploy/monitoring is its own kustomization (Prometheus Operator kinds); its promtool unit
+    // tests are read by test/mesh/monitoring.test.ts.
+    for (const f of kustomizeBuild(join(DEPLOY, 'monitoring')).files) used.add(f);
+    used.add(join(DEPLOY, 'monitoring/alerts-test.yaml'));
     const yamls = walk(DEPLOY).filter((f) => /\.ya?ml$/.test(f));
     for (const f of yamls) expect(used, relative(DEPLOY, f)).toContain(f);
   });
@@ -482,53 +486,111 @@ describe('deploy/Dockerfile', () => {
     stages.at(-1)?.push(line);
   }
   const runtime = stages.at(-1) ?? [];
+  const builders = stages.slice(0, -1);
   const instr = (stage: string[], name: string) => stage.filter((l) => l.toUpperCase().startsWith(name + ' '));
-  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> };
+  const image = (stage: string[]) => stage[0]!.split(/\s+/)[1]!;
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+    bin: Record<string, string>;
+    engines: { node: string };
+    dependencies: Record<string, string>;
+  };
+  /** The Node versions .ci/run tests, newest first. */
+  const ciNodes = /NODE_VERSIONS=\(([^)]*)\)/.exec(readFileSync(join(ROOT, '.ci/run'), 'utf8'))?.[1]?.trim().split(/\s+/) ?? [];
+  const DEBIAN_RELEASES: Record<string, string> = { bookworm: '12', trixie: '13' };
 
-  it('builds in one node:20-slim stage and runs production dependencies only in another', () => {
-    expect(stages.length).toBeGreaterThanOrEqual(2);
-    for (const s of stages) expect(s[0]).toMatch(/^FROM node:20-slim\b/);
-    expect(instr(stages[0]!, 'RUN').join('\n')).toMatch(/npm ci\b/);
-    expect(instr(stages[0]!, 'RUN').join('\n')).toMatch(/npm run build|tsc/);
-    const runtimeRuns = instr(runtime, 'RUN').join('\n');
-    expect(runtimeRuns).toMatch(/npm ci\b[^\n]*--omit=dev/);
-    expect(runtimeRuns).not.toMatch(/npm (install|i)\b/);
-    expect(instr(runtime, 'COPY').join('\n')).toMatch(/--from=\S+ \/app\/dist/);
-    expect(instr(runtime, 'COPY').join('\n')).toMatch(/\bproto\b/);
+  it('builds on the official Node image at the exact version CI tests first, an LTS line engines allows', () => {
+    expect(builders.length).toBeGreaterThanOrEqual(2);
+    const tested = ciNodes[0] ?? '';
+    expect(tested).toMatch(/^\d+\.\d+\.\d+$/);
+    for (const s of builders) {
+      const m = /^node:(\d+\.\d+\.\d+)-(\w+)-slim(@sha256:[0-9a-f]{64})?$/.exec(image(s));
+      expect(m, image(s)).not.toBeNull();
+      expect(m![1]).toBe(tested);
+      expect(DEBIAN_RELEASES[m![2]!], m![2]).toBeDefined();
+    }
+    const major = tested.split('.')[0]!;
+    expect(Number(major) % 2, 'an even (LTS) line').toBe(0);
+    expect(pkg.engines.node.split('||').map((r) => r.trim().replace(/^\^/, '').split('.')[0])).toContain(major);
   });
 
-  it('copies only paths that exist in the repository', () => {
+  it('runs on distroless Node of the same major and Debian release, as its nonroot user, with no shell or npm', () => {
+    const build = /^node:(\d+)\.\d+\.\d+-(\w+)-slim/.exec(image(builders[0]!))!;
+    const m = /^gcr\.io\/distroless\/nodejs(\d+)-debian(\d+):(nonroot)(@sha256:[0-9a-f]{64})?$/.exec(image(runtime));
+    expect(m, image(runtime)).not.toBeNull();
+    expect(m![1]).toBe(build[1]);
+    expect(m![2]).toBe(DEBIAN_RELEASES[build[2]!]);
+    // distroless has no /bin/sh: any RUN in the runtime stage would fail, and nothing there installs packages.
+    expect(instr(runtime, 'RUN')).toEqual([]);
+    expect(runtime.join('\n')).not.toMatch(/\bnpm\b|apt-get|\bapk\b/);
+    const user = instr(runtime, 'USER').at(-1)?.split(/\s+/)[1] ?? '';
+    expect(user).not.toMatch(/^(root|0)(:|$)/);
+    expect(user).toBe('65532:65532');
+  });
+
+  it('installs production dependencies in a build stage and copies them, the build output and the protos into the runtime', () => {
+    const runs = builders.map((s) => instr(s, 'RUN').join('\n'));
+    expect(runs.some((r) => /npm ci\b/.test(r) && /npm run build|tsc/.test(r))).toBe(true);
+    const depsStage = builders.find((s) => /npm ci\b[^\n]*--omit=dev/.test(instr(s, 'RUN').join('\n')));
+    expect(depsStage).toBeDefined();
+    const depsName = /\bAS\s+(\S+)/i.exec(depsStage![0]!)?.[1];
+    const copies = instr(runtime, 'COPY').join('\n');
+    expect(copies).toContain(`--from=${depsName} /app/node_modules`);
+    expect(copies).toMatch(/--from=\S+ \/app\/dist\/src/);
+    expect(copies).toMatch(/\bproto\b/);
+    expect(copies).toMatch(/\bpackage\.json\b/);
+  });
+
+  it('copies only paths that exist in the repository and that the build context (.dockerignore) keeps', () => {
+    const ignore = readFileSync(join(DEPLOY, 'Dockerfile.dockerignore'), 'utf8')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith('#'));
+    const ignored = (path: string) =>
+      ignore.some((pat) => {
+        const p = pat.replace(/^\*\*\//, '');
+        return path === p || path.startsWith(p + '/') || (pat.startsWith('**/') && path.split('/').includes(p));
+      });
+    let checked = 0;
     for (const stage of stages) {
       for (const copy of instr(stage, 'COPY').filter((l) => !l.includes('--from'))) {
         const parts = copy.split(/\s+/).slice(1);
-        for (const src of parts.slice(0, -1)) expect(() => statSync(join(ROOT, src)), src).not.toThrow();
+        for (const src of parts.slice(0, -1)) {
+          expect(() => statSync(join(ROOT, src)), src).not.toThrow();
+          expect(ignored(src), `${src} is excluded from the build context`).toBe(false);
+          checked++;
+        }
       }
     }
+    expect(checked).toBeGreaterThanOrEqual(5);
+    // What must stay out of the image: local installs, build output, history, tests.
+    for (const p of ['node_modules', 'dist', '.git', 'test']) expect(ignored(p), p).toBe(true);
   });
 
-  it('runs as a non-root user, exposes the default ports and starts the package binary with serve', () => {
-    const user = instr(runtime, 'USER').at(-1)?.split(/\s+/)[1] ?? '';
-    expect(user).not.toMatch(/^(root|0)(:|$)/);
-    expect(user).toMatch(/^[1-9]\d*(:\d+)?$/);
-    const exposed = instr(runtime, 'EXPOSE').flatMap((l) => l.split(/\s+/).slice(1)).map(Number);
-    expect(exposed).toEqual(expect.arrayContaining([DEFAULT_GRPC_PORT, DEFAULT_HTTP_PORT]));
+  it('starts the built package binary with serve in exec form, on the default ports, with no HEALTHCHECK', () => {
+    expect(instr(runtime, 'HEALTHCHECK')).toEqual([]);
     const entry = JSON.parse(instr(runtime, 'ENTRYPOINT')[0]!.replace(/^ENTRYPOINT\s+/i, '')) as string[];
-    expect(entry).toEqual(['node', pkg.bin['zt-authz'], 'serve']);
+    expect(entry).toEqual(['/nodejs/bin/node', pkg.bin['zt-authz'], 'serve']);
+    // The test command builds first (npm test runs `npm run build`): the entry point is there.
+    expect(statSync(join(ROOT, pkg.bin['zt-authz']!)).isFile()).toBe(true);
     const cmd = JSON.parse(instr(runtime, 'CMD')[0]!.replace(/^CMD\s+/i, '')) as string[];
     expect(portOf(cmd[cmd.indexOf('--http') + 1] ?? '')).toBe(DEFAULT_HTTP_PORT);
     expect(portOf(cmd[cmd.indexOf('--grpc') + 1] ?? '')).toBe(DEFAULT_GRPC_PORT);
+    const exposed = instr(runtime, 'EXPOSE').flatMap((l) => l.split(/\s+/).slice(1)).map(Number);
+    expect(exposed).toEqual(expect.arrayContaining([DEFAULT_GRPC_PORT, DEFAULT_HTTP_PORT]));
   });
 
-  it('has a HEALTHCHECK that asks /healthz with node (slim has no curl) and really tells up from down', async () => {
-    const hc = instr(runtime, 'HEALTHCHECK')[0] ?? '';
-    const exec = JSON.parse(hc.slice(hc.indexOf('CMD') + 3).trim()) as string[];
-    expect(exec[0]).toBe('node');
-    expect(exec[1]).toBe('-e');
-    const script = exec[2]!;
-    expect(script).toContain(`http://127.0.0.1:${DEFAULT_HTTP_PORT}${HEALTHZ}`);
-    const { runHealthcheck } = await import('./healthcheck.js');
-    expect(await runHealthcheck(script, 200)).toBe(0);
-    expect(await runHealthcheck(script, 503)).toBe(1);
-    expect(await runHealthcheck(script, 'down')).toBe(1);
+  it('needs only production dependencies at run time: every package the build output imports is in dependencies', () => {
+    const files = walk(join(ROOT, 'dist/src')).filter((f) => f.endsWith('.js'));
+    expect(files.length).toBeGreaterThan(20);
+    const imported = new Set<string>();
+    for (const f of files) {
+      for (const m of readFileSync(f, 'utf8').matchAll(/(?:from\s+|import\s*\(\s*)['"]([^'"./][^'"]*)['"]/g)) {
+        const spec = m[1]!;
+        if (spec.startsWith('node:')) continue;
+        imported.add(spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!);
+      }
+    }
+    expect(imported.size).toBeGreaterThan(3);
+    for (const name of imported) expect(Object.keys(pkg.dependencies), name).toContain(name);
   });
 });

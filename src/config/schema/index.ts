@@ -3,6 +3,7 @@ import { identitySchema } from './identity.js';
 import { policySchema } from './policy.js';
 import { logSchema, networkSchema, serverSchema } from './server.js';
 import { stateSchema } from './state.js';
+import { tracingSchema } from './tracing.js';
 
 export const configSchema = z
   .object({
@@ -12,6 +13,7 @@ export const configSchema = z
     identity: identitySchema,
     state: stateSchema,
     policy: policySchema,
+    tracing: tracingSchema,
   })
   .strict();
 

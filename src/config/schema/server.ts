@@ -2,7 +2,11 @@ import { z } from 'zod';
 import { hostPort, obj, positiveInt } from './common.js';
 
 export const serverSchema = obj({
-  grpc: obj({ address: hostPort.default('127.0.0.1:9191') }).prefault({}),
+  grpc: obj({
+    address: hostPort.default('127.0.0.1:9191'),
+    /** gRPC server reflection (grpcurl, grpcui list and describe the services); off by default. */
+    reflection: z.boolean().default(false),
+  }).prefault({}),
   http: obj({
     /** Ops endpoints (/healthz, /readyz, /metrics) and the HTTP authorization mode. Empty disables. */
     address: z.union([hostPort, z.literal('')]).default('127.0.0.1:8181'),
@@ -35,10 +39,24 @@ export const serverSchema = obj({
   shutdown_grace_ms: positiveInt.default(10_000),
 });
 
+const logSink = z.union([z.literal('stdout'), z.literal('stderr'), z.string().regex(/^\//, 'expected stdout, stderr or an absolute file path')]);
+
 export const logSchema = obj({
   level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** One JSON line per decision. Allows can be sampled away on very hot paths. */
   decisions: z.enum(['all', 'deny', 'none']).default('all'),
+  /** Share of allow lines kept under `decisions: all` (0.01 keeps 1 %); every deny is kept. */
+  decisions_sample_allow: z.number().min(0).max(1).default(1),
+  /** Operational logs: `stdout`, `stderr` or an absolute file path. */
+  sink: logSink.default('stdout'),
+  /** Decision lines: `stdout`, `stderr` or an absolute file path; defaults to `sink`. */
+  decisions_sink: logSink.optional(),
+  /** `epoch` (pino's milliseconds) or `iso` (ISO-8601, e.g. 2026-12-01T21:04:31.123Z). */
+  time: z.enum(['epoch', 'iso']).default('epoch'),
+  /** `number` (pino's 30, 40, …) or `label` ("info", "warn", …). */
+  levels: z.enum(['number', 'label']).default('number'),
+  /** Put trace_id and span_id from a request's traceparent or B3 headers on its decision line. */
+  trace_ids: z.boolean().default(true),
 }).prefault({});
 
 export const networkSchema = obj({
