@@ -192,6 +192,7 @@ export class App {
       ready: this.ready(),
       components: {
         keys: this.authenticator.ready() ? 'loaded' : 'not_loaded',
+        jwks: this.authenticator.keyStatus(),
         state: { backend: state.backend, connected: state.connected, ready: state.ready, mirror_age_ms: Math.round(state.mirrorAgeMs) },
         policy_hash: this.active.hash,
       },

@@ -6,8 +6,16 @@ import { FastHistogram } from './fast-histogram.js';
  * All Prometheus metrics, created once per process (or per test app) on one registry.
  * Label values are bounded: reason codes come from src/reasons.ts, issuers from config.
  */
+/** An issuer's key set as the JWKS gauges read it at scrape time. */
+export interface JwksStatusSource {
+  readonly issuer: string;
+  status(): { readonly age_s: number | null; readonly last_refresh: 'ok' | 'error' | 'none'; readonly expired: boolean };
+}
+
 export function createMetrics() {
   const registry = new Registry();
+  /** Registered by each issuer with a fetched key set; read at scrape, so nothing runs per request. */
+  const jwksStatusSources = new Set<JwksStatusSource>();
   // The event-loop-lag monitor samples on a timer; prom-client's 10 ms default wakes an idle
   // sidecar 100 times a second (measured: 13 ms of CPU per second doing nothing, in every pod).
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 100 });
@@ -64,6 +72,33 @@ export function createMetrics() {
       help: 'Usable keys per issuer',
       labelNames: ['issuer'] as const,
       registers: [registry],
+    }),
+    jwksStatusSources,
+    jwksAge: new Gauge({
+      name: 'zt_authz_jwks_age_seconds',
+      help: 'Seconds since the key set in force was fetched, per issuer (+Inf: none yet, or expired past max_stale_s)',
+      labelNames: ['issuer'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const src of jwksStatusSources) {
+          const s = src.status();
+          this.set({ issuer: src.issuer }, s.age_s === null || s.expired ? Number.POSITIVE_INFINITY : s.age_s);
+        }
+      },
+    }),
+    jwksLastRefreshSuccess: new Gauge({
+      name: 'zt_authz_jwks_last_refresh_success',
+      help: '1 when the last JWKS fetch of the issuer succeeded, 0 when it failed (no sample before the first)',
+      labelNames: ['issuer'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const src of jwksStatusSources) {
+          const s = src.status();
+          if (s.last_refresh !== 'none') this.set({ issuer: src.issuer }, s.last_refresh === 'ok' ? 1 : 0);
+        }
+      },
     }),
     /** Token-cache lookups on the hot path, as plain numbers folded in at scrape (see decisionCounts). */
     tokenCacheCounts,
