@@ -18,7 +18,10 @@ import { grpcFrame, isAllow, isDecision, loadLoop, percentile, reasonOf, type Lo
  */
 const AUD = 'orders-api';
 const CLAIMS = { allowed_resources: ['orders'] };
+/** Known-kid checks are prompt when no slower than this, or than 10× this machine's own p99 just before the fault. */
 const DEADLINE_MS = 1000;
+/** The RPC deadline of every call: one without a decision by then hung. */
+const HANG_GUARD_MS = 10_000;
 const k1 = makeKey('RS256', 'k1');
 const k2 = makeKey('ES256', 'k2');
 const attacker = makeKey('RS256', 'attacker');
@@ -53,11 +56,21 @@ async function setup(keys: Record<string, unknown>, initial: TestKey[] = [k1]) {
   return { jwks, srv, tf, knownReq };
 }
 
-/** Known-kid checks: every one a decision before its deadline, every one allowed (or the deny wanted). */
-function expectPrompt(samples: LoadSample[]): void {
+/**
+ * Known-kid checks: every one a decision, none slower than `boundMs`, every one allowed (or the
+ * deny wanted). The bound comes from the same run (see promptBound): a fixed one fails on a
+ * machine whose other processes keep both cores busy, whatever the sidecar does.
+ */
+function expectPrompt(samples: LoadSample[], boundMs: number): void {
   expect(samples.length).toBeGreaterThan(20);
   const late = samples.filter((s) => !isDecision(s.result));
-  expect(late.map((s) => s.result), 'known-kid checks without a decision before the deadline').toEqual([]);
+  expect(late.map((s) => s.result), 'known-kid checks without a decision').toEqual([]);
+  expect(samples.filter((s) => s.ms > boundMs).map((s) => Math.round(s.ms)), `known-kid checks slower than ${Math.round(boundMs)} ms`).toEqual([]);
+}
+
+/** DEADLINE_MS, or 10× the p99 of known-kid checks before the fault when the machine is slower than that. */
+function promptBound(before: LoadSample[]): number {
+  return Math.max(DEADLINE_MS, 10 * percentile(before.map((s) => s.ms), 99));
 }
 
 /** Waits until `n` samples that started after `sinceMs` have completed (an event, not a sleep). */
@@ -72,8 +85,9 @@ describe('JWKS endpoint faults under load', () => {
   it.each(faults)('%s: known kids keep being allowed promptly, unknown kids cost one fetch per cooldown, forged keys never pass', async (fault) => {
     const COOLDOWN_S = 0.5;
     const { jwks, srv, tf, knownReq } = await setup({ unknown_kid_cooldown_s: COOLDOWN_S });
-    const load = loadLoop(srv.client, knownReq, { deadlineMs: DEADLINE_MS });
-    await samplesSince(load.samples, 0, 5, 'known-kid checks before the fault');
+    const load = loadLoop(srv.client, knownReq, { deadlineMs: HANG_GUARD_MS });
+    await samplesSince(load.samples, 0, 20, 'known-kid checks before the fault');
+    const bound = promptBound([...load.samples]);
 
     jwks.setFault(fault);
     jwks.resetCounts();
@@ -89,7 +103,7 @@ describe('JWKS endpoint faults under load', () => {
           : i % 3 === 1
             ? tf.mint({ key: attacker, header: { kid: k1.kid }, claims: CLAIMS })
             : tf.mint({ key: attacker, header: { kid: undefined }, claims: CLAIMS });
-      attacks.push(srv.client.check(checkRequest({ token }), { deadlineMs: DEADLINE_MS }).then((r) => ({ reason: reasonOf(r), allowed: isAllow(r) })));
+      attacks.push(srv.client.check(checkRequest({ token }), { deadlineMs: HANG_GUARD_MS }).then((r) => ({ reason: reasonOf(r), allowed: isAllow(r) })));
       i++;
       await new Promise((r) => setTimeout(r, 10));
     }
@@ -104,7 +118,7 @@ describe('JWKS endpoint faults under load', () => {
     expect(outcomes.every((o) => o.reason === 'token_invalid' || o.reason === 'deadline_exceeded')).toBe(true);
     expect(fetches).toBeGreaterThanOrEqual(1);
     expect(fetches).toBeLessThanOrEqual(Math.ceil(elapsedS / COOLDOWN_S) + 1);
-    expectPrompt(samples);
+    expectPrompt(samples, bound);
     // The last good keys keep serving: every known-kid token is still allowed.
     expect(samples.filter((s) => !isAllow(s.result)).map((s) => reasonOf(s.result))).toEqual([]);
     expect(srv.app.ready()).toBe(true);
@@ -112,8 +126,9 @@ describe('JWKS endpoint faults under load', () => {
 
   it('a key set that drops the current key: tokens of the dropped key are denied from the moment the new set is in force', async () => {
     const { jwks, srv, tf, knownReq } = await setup({ unknown_kid_cooldown_s: 0.2 });
-    const load = loadLoop(srv.client, knownReq, { deadlineMs: DEADLINE_MS });
-    await samplesSince(load.samples, 0, 5, 'known-kid checks completed before the rotation');
+    const load = loadLoop(srv.client, knownReq, { deadlineMs: HANG_GUARD_MS });
+    await samplesSince(load.samples, 0, 20, 'known-kid checks completed before the rotation');
+    const bound = promptBound([...load.samples]);
 
     // Rotation with k1 compromised: the IdP now publishes only k2.
     const rotatedAt = performance.now();
@@ -122,7 +137,7 @@ describe('JWKS endpoint faults under load', () => {
     let inForceAt = 0;
     await waitFor(
       async () => {
-        const r = await srv.client.check(checkRequest({ token: rotated }), { deadlineMs: DEADLINE_MS });
+        const r = await srv.client.check(checkRequest({ token: rotated }), { deadlineMs: HANG_GUARD_MS });
         if (isAllow(r)) inForceAt = performance.now();
         return inForceAt > 0;
       },
@@ -132,7 +147,7 @@ describe('JWKS endpoint faults under load', () => {
     await samplesSince(load.samples, inForceAt + 1, 21, 'known-kid checks started after the new set is in force');
     const samples = await load.stop();
 
-    expectPrompt(samples);
+    expectPrompt(samples, bound);
     const before = samples.filter((s) => s.startedMs + s.ms < rotatedAt);
     const after = samples.filter((s) => s.startedMs > inForceAt);
     expect(before.length).toBeGreaterThan(0);
@@ -148,7 +163,7 @@ describe('JWKS endpoint faults under load', () => {
     // the 30 s cooldown like any other fetch of a failing endpoint, so it is still one fetch.
     const { jwks, srv, tf, knownReq } = await setup({ unknown_kid_cooldown_s: 30 });
     // Warm-up: the known-kid loop alone, for a baseline.
-    const baseline = loadLoop(srv.client, knownReq, { deadlineMs: DEADLINE_MS });
+    const baseline = loadLoop(srv.client, knownReq, { deadlineMs: HANG_GUARD_MS });
     await samplesSince(baseline.samples, 0, 50, 'baseline known-kid checks');
     const quiet = await baseline.stop();
 
@@ -167,7 +182,7 @@ describe('JWKS endpoint faults under load', () => {
     // machine a known-kid call waits for that queue to drain however the kid path behaves. The call
     // deadline is only a hang guard; the bound checked below is the drain time measured in this run.
     const MAX_IN_FLIGHT = 500;
-    const load = loadLoop(srv.client, knownReq, { deadlineMs: 10_000 });
+    const load = loadLoop(srv.client, knownReq, { deadlineMs: HANG_GUARD_MS });
     const flood = await floodFromWorker({ address: srv.grpcAddress, frames, ratePerS: 10_000, durationMs: 2000, maxInFlight: MAX_IN_FLIGHT });
     await samplesSince(load.samples, 0, 21, 'known-kid checks alongside the flood');
     const samples = await load.stop();
@@ -184,13 +199,12 @@ describe('JWKS endpoint faults under load', () => {
 
     expect(fetches).toBeLessThanOrEqual(1);
     expect(floodAllowed.length).toBe(0);
-    // Known kids never wait on the kid path: no longer than twice the flood's queue drain time (or DEADLINE_MS).
+    // Known kids never wait on the kid path: no longer than twice the flood's queue drain time.
     const drainMs = (MAX_IN_FLIGHT * flood.elapsedMs) / Math.max(1, flood.statuses.length);
-    const bound = Math.max(DEADLINE_MS, 2 * drainMs);
-    expect(samples.filter((s) => s.ms > bound).map((s) => Math.round(s.ms)), `known-kid checks slower than ${Math.round(bound)} ms`).toEqual([]);
+    const bound = Math.max(promptBound(quiet), 2 * drainMs);
     // Every flood call was answered (a deny), none failed at the RPC level.
     expect(flood.statuses.filter((s) => s !== 0)).toEqual([]);
-    expectPrompt(samples);
+    expectPrompt(samples, bound);
     expect(samples.filter((s) => !isAllow(s.result)).map((s) => reasonOf(s.result))).toEqual([]);
   });
 });
