@@ -118,6 +118,8 @@ describe('JWKS refresh under faults', () => {
     jwks.setJwks(jwksOf(k2));
     jwks.setFault('none');
     const recoveredAt = performance.now();
+    const fetchesAtRecovery = jwks.count('/jwks.json');
+    const errorsAtRecovery = await refreshErrors(srv);
     const fresh2 = tf.mint({ key: k2, claims: { ...CLAIMS, jti: 'after-recovery' } });
     let inForceAt = 0;
     await waitFor(
@@ -132,12 +134,13 @@ describe('JWKS refresh under faults', () => {
       'the rotated set in force: k2 accepted and k1 denied',
     );
     clearInterval(gcTimer);
+    const recovery = `${jwks.count('/jwks.json') - fetchesAtRecovery} fetch(es) and ${(await refreshErrors(srv)) - errorsAtRecovery} failed refresh(es) after recovery`;
     // From then on no k1 token is allowed, the cached ones included.
     await waitFor(() => load.samples.filter((s) => s.startedMs > inForceAt).length >= 50, 20_000, 'k1 checks after the rotation');
     const samples: LoadSample[] = await load.stop();
     const after = samples.filter((s) => s.startedMs > inForceAt);
     // Seen through the polling checks, which under this load and GC take a good part of a second each.
-    console.log(`[jwks hang+rotate] rotated set seen in force ${Math.round(inForceAt - recoveredAt)} ms after the endpoint recovered (refresh interval ${REFRESH_S * 1000} ms); ${k2Denied} k2 checks denied during the hang`);
+    console.log(`[jwks hang+rotate] rotated set seen in force ${Math.round(inForceAt - recoveredAt)} ms after the endpoint recovered (refresh interval ${REFRESH_S * 1000} ms), ${recovery}; ${k2Denied} k2 checks denied during the hang`);
     expect(after.filter((s) => isAllow(s.result))).toEqual([]);
     expect(new Set(after.map((s) => reasonOf(s.result)))).toEqual(new Set(['token_invalid']));
     expect(samples.filter((s) => !isDecision(s.result)).map((s) => s.result), 'k1 checks without a decision before the deadline').toEqual([]);
