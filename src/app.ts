@@ -265,6 +265,7 @@ export class App {
       authenticate: (token, now) => authn.authenticate(token, now, false),
       ready: () => authn.ready(),
       anyReady: () => authn.anyReady(),
+      keyStatus: () => authn.keyStatus(),
       start: () => authn.start(),
       close: () => undefined,
     };
@@ -300,6 +301,7 @@ export class App {
       ready: this.ready(),
       components: {
         keys: this.authenticator.ready() ? 'loaded' : 'not_loaded',
+        jwks: this.authenticator.keyStatus(),
         state: { backend: state.backend, connected: state.connected, ready: state.ready, mirror_age_ms: Math.round(state.mirrorAgeMs) },
         policy_hash: this.active.hash,
       },

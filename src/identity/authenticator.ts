@@ -6,7 +6,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { DenyReason } from '../reasons.js';
 import { checkClaims, type ClaimRules } from './claims.js';
 import { extractToken, tokenLocations, type TokenLocation } from './extract.js';
-import { IssuerKeys } from './issuer-keys.js';
+import { IssuerKeys, type IssuerKeyStatus } from './issuer-keys.js';
 import { parseCompactJws, type ParsedToken } from './jws.js';
 import { keyFitsAlg, secretRecord, type KeyRecord } from './keys.js';
 import type { KeySource } from './key-source.js';
@@ -28,6 +28,8 @@ interface IssuerRuntime {
   readonly algorithms: ReadonlySet<string>;
   readonly rules: ClaimRules;
   readonly waitMs: number;
+  /** Normalised accepted `typ` values (see normalizeTyp); undefined: not checked. */
+  readonly typ: ReadonlySet<string> | undefined;
 }
 
 export interface AuthenticatorDeps {
@@ -74,6 +76,7 @@ class JwtAuthenticator implements Authenticator {
           maxLifetimeS: cfg.max_token_lifetime_s,
         },
         waitMs: ic.keys.unknown_kid_wait_ms,
+        typ: ic.typ === undefined ? undefined : new Set(ic.typ.map(normalizeTyp)),
       });
     }
     this.locations = tokenLocations(issuerCfgs.map((i) => ({ header: i.token_header, scheme: i.token_scheme })));
@@ -107,9 +110,16 @@ class JwtAuthenticator implements Authenticator {
     return true;
   }
 
+  keyStatus(): Record<string, IssuerKeyStatus> {
+    const out: Record<string, IssuerKeyStatus> = {};
+    // Static sets (a jwks_file, the development keys) too: the live page lists every issuer's kids.
+    for (const [name, i] of this.issuers) if (i.keys.refetchable || i.keys.set.size > 0) out[name] = i.keys.status();
+    return out;
+  }
+
   anyReady(): boolean {
-    // Called on every Check. Loaded keys are never unloaded (failures keep the last good set),
-    // so once true it stays true and the issuer scan is skipped.
+    // Called on every Check, so once true it stays true and the issuer scan is skipped. A set that
+    // later expires (max_stale_s) denies its own tokens in verify(), with dependency_unavailable.
     if (this.someReady) return true;
     for (const i of this.issuers.values()) if (i.keys.ready()) return (this.someReady = true);
     return false;
@@ -134,13 +144,17 @@ class JwtAuthenticator implements Authenticator {
     const issuer = this.issuers.get(iss);
     if (issuer === undefined) return deny('issuer_unknown', 'iss names no configured issuer');
     if (!issuer.algorithms.has(parsed.alg)) return deny('token_invalid', `alg ${parsed.alg} not allowed for this issuer`);
+    if (issuer.typ !== undefined && !(typeof parsed.typ === 'string' && issuer.typ.has(normalizeTyp(parsed.typ)))) {
+      // RFC 8725 §3.11: a token of another kind (an ID token, a logout token) is not an access token here.
+      return deny('token_invalid', `typ ${parsed.typ === undefined ? 'missing' : JSON.stringify(parsed.typ)}; this issuer requires ${[...issuer.typ].join(' or ')}`);
+    }
 
     const found = selectKey(issuer.keys, parsed);
     if (typeof found !== 'string') return this.finish(token, parsed, issuer, found, nowMs, remember);
     if (found !== 'unknown_kid' && found !== KEYS_UNAVAILABLE) return deny('token_invalid', found);
 
     const fault: AuthFault | undefined = found === KEYS_UNAVAILABLE ? 'keys_unavailable' : undefined;
-    const why = fault ? `${KEYS_UNAVAILABLE}: no usable keys loaded for the issuer` : 'kid not in the JWKS';
+    const why = fault ? `${KEYS_UNAVAILABLE}: ${issuer.keys.unusableReason() ?? 'no usable keys loaded for the issuer'}` : 'kid not in the JWKS';
     const pending = issuer.keys.refetchForUnknownKid();
     if (pending === undefined) return deny('token_invalid', `${why} (refetch cooling down)`, fault);
     return waitAtMost(pending, issuer.waitMs).then((settled) => {
@@ -185,7 +199,7 @@ class JwtAuthenticator implements Authenticator {
 /** The key for this token, or why there is none ('unknown_kid' / KEYS_UNAVAILABLE may be fixed by a refetch). */
 function selectKey(keys: IssuerKeys, parsed: ParsedToken): KeyRecord | string {
   if (parsed.alg === 'HS256') return keys.secret ?? 'HS256 needs a configured secret';
-  if (!keys.ready()) return KEYS_UNAVAILABLE;
+  if (keys.unusableReason() !== undefined) return KEYS_UNAVAILABLE;
   const { set } = keys;
   if (parsed.kid === undefined) {
     const sole = set.soleByAlg.get(parsed.alg);
@@ -197,6 +211,12 @@ function selectKey(keys: IssuerKeys, parsed: ParsedToken): KeyRecord | string {
   if (rec === undefined) return 'unknown_kid';
   if (!keyFitsAlg(parsed.alg, rec)) return `key ${JSON.stringify(parsed.kid)} cannot verify alg ${parsed.alg}`;
   return rec;
+}
+
+/** RFC 7515 §4.1.9: typ compares case-insensitively, and "application/" may be left out. */
+function normalizeTyp(typ: string): string {
+  const t = typ.toLowerCase();
+  return t.startsWith('application/') && t.indexOf('/', 12) < 0 ? t.slice(12) : t;
 }
 
 function waitAtMost(p: Promise<void>, ms: number): Promise<boolean> {
@@ -239,7 +259,7 @@ function resolveIssuers(cfg: IdentityConfig, logger: Logger): ResolvedIssuer[] {
       issuer: DEV_ISSUER,
       audiences: [DEV_AUDIENCE],
       algorithms,
-      keys: { refresh_interval_s: 0, fetch_timeout_ms: 1, unknown_kid_cooldown_s: 0, unknown_kid_wait_ms: 1 },
+      keys: { refresh_interval_s: 0, fetch_timeout_ms: 1, unknown_kid_cooldown_s: 0, unknown_kid_wait_ms: 1, max_stale_s: 0 },
       token_header: DEV_TOKEN_HEADER,
       token_scheme: 'Bearer',
       devSource: { kind: 'static', jwks: DEV_PUBLIC_JWKS },
@@ -278,6 +298,11 @@ function keySourceOf(ic: ResolvedIssuer): { source: KeySource | undefined; secre
   else if (k.jwks_file !== undefined) source = { kind: 'file', path: k.jwks_file };
   if (source === undefined && secret === undefined) {
     throw new Error(`identity: issuer ${name}: configure keys.jwks_uri, keys.discovery, keys.jwks_file or keys.hs256_secret_env`);
+  }
+  if (source !== undefined && k.max_stale_s > 0 && !(k.refresh_interval_s > 0 && k.max_stale_s > k.refresh_interval_s)) {
+    throw new Error(
+      `identity: issuer ${name}: keys.max_stale_s (${k.max_stale_s}) must exceed keys.refresh_interval_s (${k.refresh_interval_s}) and that must be above 0, or the set would expire between refreshes; set max_stale_s: 0 to serve the last good set forever`,
+    );
   }
   if (source !== undefined && !ic.algorithms.some((a) => a !== 'HS256')) {
     throw new Error(`identity: issuer ${name}: a JWKS source needs at least one asymmetric algorithm`);

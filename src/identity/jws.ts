@@ -6,6 +6,8 @@ import { findDuplicateKey } from './strict-json.js';
 export interface ParsedToken {
   readonly alg: string;
   readonly kid: string | undefined;
+  /** The header's typ as sent (any JSON type); checked only for issuers that configure `typ`. */
+  readonly typ: unknown;
   readonly payload: Record<string, unknown>;
   readonly signingInput: Buffer;
   readonly signature: Buffer;
@@ -42,7 +44,7 @@ export function parseCompactJws(token: string, maxBytes: number): ParsedToken | 
   const header = parseObject(headerBytes);
   if (typeof header === 'string') return fail('token_malformed', `header ${header}`);
 
-  const { alg, kid, crit, b64, cty } = header;
+  const { alg, kid, crit, b64, cty, typ } = header;
   if (typeof alg !== 'string') return fail('token_invalid', 'alg missing or not a string');
   if (alg.toLowerCase() === 'none') return fail('token_invalid', 'alg none is never accepted');
   if (!SUPPORTED_ALGS.has(alg)) return fail('token_invalid', `alg ${JSON.stringify(alg)} not supported`);
@@ -65,7 +67,7 @@ export function parseCompactJws(token: string, maxBytes: number): ParsedToken | 
   const signature = decodeCanonical(sigSegment);
   if (!signature) return fail('token_malformed', 'signature is not canonical base64url');
 
-  return { alg, kid, payload, signingInput: Buffer.from(token.slice(0, d2), 'latin1'), signature };
+  return { alg, kid, typ, payload, signingInput: Buffer.from(token.slice(0, d2), 'latin1'), signature };
 }
 
 function parseObject(bytes: Buffer): Record<string, unknown> | string {

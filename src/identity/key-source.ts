@@ -1,4 +1,6 @@
 import { readFile } from 'node:fs/promises';
+import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 
 /** Where an issuer's JWKS comes from. */
 export type KeySource =
@@ -15,44 +17,70 @@ export interface FetchOptions {
   readonly closed: AbortSignal;
 }
 
-/** Fetches a JSON document; any non-2xx, oversize, non-JSON or timeout is an Error. */
-export async function fetchJson(url: string, opts: FetchOptions): Promise<unknown> {
-  const signal = AbortSignal.any([AbortSignal.timeout(opts.timeoutMs), opts.closed]);
-  let res: Response;
-  try {
-    // Redirects are refused: a key document is fetched from exactly the configured place.
-    res = await fetch(url, { signal, redirect: 'error', headers: { accept: 'application/json' } });
-  } catch (err) {
-    throw new Error(`GET ${url}: ${describeFetchError(err, opts.timeoutMs)}`);
-  }
-  if (!res.ok) {
-    await res.body?.cancel().catch(() => undefined);
-    throw new Error(`GET ${url}: HTTP ${res.status}`);
-  }
-  const declared = Number(res.headers.get('content-length') ?? '0');
-  if (declared > MAX_DOC_BYTES) {
-    await res.body?.cancel().catch(() => undefined);
-    throw new Error(`GET ${url}: document larger than ${MAX_DOC_BYTES} bytes`);
-  }
-  let text: string;
-  try {
-    text = await res.text();
-  } catch (err) {
-    throw new Error(`GET ${url}: ${describeFetchError(err, opts.timeoutMs)}`);
-  }
-  if (text.length > MAX_DOC_BYTES) throw new Error(`GET ${url}: document larger than ${MAX_DOC_BYTES} bytes`);
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new Error(`GET ${url}: body is not JSON`);
-  }
-}
+/**
+ * Fetches a JSON document; any non-2xx (redirects included), oversize, non-JSON or timeout is an Error.
+ *
+ * node:http rather than fetch, and a deadline this function owns: a timer held here destroys the
+ * request (and its socket) and settles the promise itself. On Node 20 `AbortSignal.timeout` is only
+ * weakly held, so after a GC a fetch given it could hang forever and freeze every later refresh.
+ * Nothing here depends on a signal firing: the timer settles the promise even if the socket
+ * never reports back.
+ */
+export function fetchJson(url: string, opts: FetchOptions): Promise<unknown> {
+  return new Promise<unknown>((resolve, reject) => {
+    let settled = false;
+    let req: ClientRequest | undefined;
+    const finish = (err: Error | undefined, value?: unknown) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      opts.closed.removeEventListener('abort', onClosed);
+      req?.destroy();
+      if (err) reject(err);
+      else resolve(value);
+    };
+    const fail = (why: string) => finish(new Error(`GET ${url}: ${why}`));
+    const onClosed = () => fail('aborted');
+    const timer = setTimeout(() => fail(`timed out after ${opts.timeoutMs} ms`), opts.timeoutMs);
+    if (opts.closed.aborted) return onClosed();
+    opts.closed.addEventListener('abort', onClosed, { once: true });
 
-function describeFetchError(err: unknown, timeoutMs: number): string {
-  const e = err as { name?: string; message?: string; cause?: { message?: string } };
-  if (e.name === 'TimeoutError') return `timed out after ${timeoutMs} ms`;
-  if (e.name === 'AbortError') return 'aborted';
-  return e.cause?.message ?? e.message ?? String(err);
+    let target: URL;
+    try {
+      target = new URL(url);
+    } catch {
+      return fail('not a URL');
+    }
+    const send = target.protocol === 'https:' ? httpsRequest : target.protocol === 'http:' ? httpRequest : undefined;
+    if (send === undefined) return fail(`protocol ${target.protocol} not supported`);
+    // A fresh connection per fetch: fetches are rare, and a pooled keep-alive socket the server
+    // already closed would fail a refresh for nothing.
+    req = send(target, { method: 'GET', agent: false, headers: { accept: 'application/json' } });
+    req.on('error', (err) => fail(err.message));
+    req.on('response', (res: IncomingMessage) => {
+      res.on('error', (err) => fail(err.message));
+      const status = res.statusCode ?? 0;
+      // Redirects are refused: a key document is fetched from exactly the configured place.
+      if (status < 200 || status > 299) return fail(status >= 300 && status < 400 ? `HTTP ${status} (redirects are not followed)` : `HTTP ${status}`);
+      if (Number(res.headers['content-length'] ?? '0') > MAX_DOC_BYTES) return fail(`document larger than ${MAX_DOC_BYTES} bytes`);
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > MAX_DOC_BYTES) return fail(`document larger than ${MAX_DOC_BYTES} bytes`);
+        chunks.push(chunk);
+      });
+      res.on('end', () => {
+        if (settled) return;
+        try {
+          finish(undefined, JSON.parse(Buffer.concat(chunks).toString('utf8')));
+        } catch {
+          fail('body is not JSON');
+        }
+      });
+    });
+    req.end();
+  });
 }
 
 /** The discovery URL of OIDC Discovery §4: the issuer with any trailing '/' removed, then the well-known path. */

@@ -1,6 +1,7 @@
 import { createHash, createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import type { Algorithm } from '../config/schema/identity.js';
 import { decodeCanonical } from './base64url.js';
+import { hasRocaFingerprint } from './roca.js';
 
 /** A verification key imported once per JWKS load. */
 export interface KeyRecord {
@@ -26,6 +27,8 @@ export interface KeySet {
 export const EMPTY_KEY_SET: KeySet = { byKid: new Map(), soleByAlg: new Map(), size: 0 };
 
 const MIN_RSA_BITS = 2048;
+/** JWK members of private keys (RFC 7518 §6.2.2, §6.3.2, §6.4.1): a JWKS must publish public keys only. */
+const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'] as const;
 
 /** Algorithm <-> key binding. A key may be used for an alg only if its type (and curve) fit. */
 export function keyFitsAlg(alg: string, rec: KeyRecord): boolean {
@@ -83,8 +86,9 @@ export function loadJwks(doc: unknown, allowed: readonly Algorithm[], previous: 
     if (result.kid !== undefined) kidCount.set(result.kid, (kidCount.get(result.kid) ?? 0) + 1);
   }
   const previousByFingerprint = new Map<string, KeyRecord>();
-  for (const rec of previous.byKid.values()) previousByFingerprint.set(`${rec.kid}\n${rec.fingerprint}`, rec);
-  for (const rec of previous.soleByAlg.values()) if (rec) previousByFingerprint.set(`${rec.kid}\n${rec.fingerprint}`, rec);
+  // A retired record stays retired: a key that returns gets a new record (its cached tokens re-verify).
+  for (const rec of previous.byKid.values()) if (rec.live) previousByFingerprint.set(`${rec.kid}\n${rec.fingerprint}`, rec);
+  for (const rec of previous.soleByAlg.values()) if (rec?.live) previousByFingerprint.set(`${rec.kid}\n${rec.fingerprint}`, rec);
 
   const byKid = new Map<string, KeyRecord>();
   const usable: KeyRecord[] = [];
@@ -122,10 +126,23 @@ export function retireDropped(previous: KeySet, next: KeySet): number {
   return dropped;
 }
 
+/** Marks every record of `set` dead (the set expired): no cached token it verified is served. */
+export function retireAll(set: KeySet): void {
+  for (const rec of set.byKid.values()) rec.live = false;
+  for (const rec of set.soleByAlg.values()) if (rec) rec.live = false;
+}
+
 function importJwk(raw: unknown, allowed: readonly Algorithm[]): KeyRecord | string {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return 'not an object';
   const jwk = raw as Record<string, unknown>;
   const { kty, kid, alg, use, key_ops: keyOps } = jwk;
+  // A symmetric key published in a JWKS is either a leak or a key-confusion setup.
+  if (kty === 'oct') return 'symmetric (oct) keys are never accepted from a JWKS; use hs256_secret_env';
+  const privateMembers = PRIVATE_MEMBERS.filter((m) => Object.hasOwn(jwk, m));
+  if (privateMembers.length > 0) {
+    // The IdP is misconfigured and its secret is public: never use the key, whatever else it says.
+    return `publishes private key material (${privateMembers.join(', ')}); a JWKS must hold public keys only, the key is not used`;
+  }
   if (kid !== undefined && typeof kid !== 'string') return 'kid is not a string';
   if (use !== undefined && use !== 'sig') return `use ${JSON.stringify(use)} is not "sig"`;
   if (keyOps !== undefined && !(Array.isArray(keyOps) && keyOps.includes('verify'))) return 'key_ops lacks "verify"';
@@ -142,6 +159,7 @@ function importJwk(raw: unknown, allowed: readonly Algorithm[]): KeyRecord | str
       if (!n || !e) return 'RSA key without canonical n/e';
       const bits = bitLength(n);
       if (bits < MIN_RSA_BITS) return `RSA modulus of ${bits} bits is below ${MIN_RSA_BITS}`;
+      if (hasRocaFingerprint(n)) return 'RSA modulus has the ROCA fingerprint (CVE-2017-15361: Infineon RSALib key, factorable)';
       const exp = e.length > 8 ? -1n : BigInt(`0x${e.toString('hex') || '0'}`);
       if (exp < 3n || exp % 2n === 0n) return `RSA exponent ${exp < 0n ? '(huge)' : exp} is not an odd value >= 3`;
       pub = { kty: 'RSA', n: jwk.n as string, e: jwk.e as string };
@@ -164,9 +182,6 @@ function importJwk(raw: unknown, allowed: readonly Algorithm[]): KeyRecord | str
       recKty = 'OKP';
       break;
     }
-    case 'oct':
-      // A symmetric key published in a JWKS is either a leak or a key-confusion setup.
-      return 'symmetric (oct) keys are never accepted from a JWKS; use hs256_secret_env';
     default:
       return `kty ${JSON.stringify(kty)} not supported`;
   }

@@ -1,4 +1,5 @@
 import type { AuthResult, NormalizedRequest } from '../model.js';
+import type { IssuerKeyStatus } from './issuer-keys.js';
 
 /**
  * Verifies the end-user token of a request. `authenticate` returns synchronously whenever it can
@@ -13,6 +14,8 @@ export interface Authenticator {
   ready(): boolean;
   /** True once at least one issuer has a usable key set (the others deny their own tokens only). */
   anyReady(): boolean;
+  /** Per issuer with a fetched key set: its age and last refresh outcome (for /readyz). */
+  keyStatus(): Record<string, IssuerKeyStatus>;
   /** Initial key load; resolves even on failure (then ready() stays false and checks deny). */
   start(): Promise<void>;
   close(): void;

@@ -7,8 +7,16 @@ import { FastHistogram } from './fast-histogram.js';
  * All Prometheus metrics, created once per process (or per test app) on one registry.
  * Label values are bounded: reason codes come from src/reasons.ts, issuers from config.
  */
+/** An issuer's key set as the JWKS gauges read it at scrape time. */
+export interface JwksStatusSource {
+  readonly issuer: string;
+  status(): { readonly age_s: number | null; readonly last_refresh: 'ok' | 'error' | 'none'; readonly expired: boolean };
+}
+
 export function createMetrics() {
   const registry = new Registry();
+  /** Registered by each issuer with a fetched key set; read at scrape, so nothing runs per request. */
+  const jwksStatusSources = new Set<JwksStatusSource>();
   // The event-loop-lag monitor samples on a timer; prom-client's 10 ms default wakes an idle
   // sidecar 100 times a second (measured: 13 ms of CPU per second doing nothing, in every pod).
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 100 });
@@ -66,6 +74,33 @@ export function createMetrics() {
       labelNames: ['issuer'] as const,
       registers: [registry],
     }),
+    jwksStatusSources,
+    jwksAge: new Gauge({
+      name: 'zt_authz_jwks_age_seconds',
+      help: 'Seconds since the key set in force was fetched, per issuer (+Inf: none yet, or expired past max_stale_s)',
+      labelNames: ['issuer'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const src of jwksStatusSources) {
+          const s = src.status();
+          this.set({ issuer: src.issuer }, s.age_s === null || s.expired ? Number.POSITIVE_INFINITY : s.age_s);
+        }
+      },
+    }),
+    jwksLastRefreshSuccess: new Gauge({
+      name: 'zt_authz_jwks_last_refresh_success',
+      help: '1 when the last JWKS fetch of the issuer succeeded, 0 when it failed (no sample before the first)',
+      labelNames: ['issuer'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const src of jwksStatusSources) {
+          const s = src.status();
+          if (s.last_refresh !== 'none') this.set({ issuer: src.issuer }, s.last_refresh === 'ok' ? 1 : 0);
+        }
+      },
+    }),
     /** Token-cache lookups on the hot path, as plain numbers folded in at scrape (see decisionCounts). */
     tokenCacheCounts,
     tokenCache: new Counter({
@@ -122,13 +157,6 @@ export function createMetrics() {
     restartRequired: new Gauge({
       name: 'zt_authz_config_restart_required',
       help: '1 while the config file changes server or state settings that apply only on restart',
-      registers: [registry],
-    }),
-    /** Set by the JWKS key source after every fetch attempt: time since its key set was last refreshed. */
-    jwksAge: new Gauge({
-      name: 'zt_authz_jwks_age_seconds',
-      help: 'Seconds since the issuer key set was last fetched successfully',
-      labelNames: ['issuer'] as const,
       registers: [registry],
     }),
     configReloads: new Counter({

@@ -101,7 +101,8 @@ describe('key rotation and unknown kids', () => {
 
 describe('JWKS faults', () => {
   it('keeps serving the last good keys while the JWKS answers 500', async () => {
-    const { idp, authn, f, metrics, warnings } = await setup({ keys: { refresh_interval_s: 0.1 } });
+    // While failing, retries keep to the cooldown: a short one, so that several come within the wait.
+    const { idp, authn, f, metrics, warnings } = await setup({ keys: { refresh_interval_s: 0.1, unknown_kid_cooldown_s: 0.2 } });
     await authn.start();
     idp.setFault('status500');
     await until(async () => (await counter(metrics, 'jwksRefreshes', { outcome: 'error' })) >= 2, 5000, 'failed refreshes');
@@ -227,7 +228,7 @@ describe('bad keys in a JWKS', () => {
         { ...rs512.jwk, alg: 'RS512' },
         { kty: 'oct', kid: 'hmac', k: 'c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0' },
         { kty: 'RSA', kid: 42, n: good.jwk.n, e: 'AQAB' },
-        { ...good.jwk, kid: 'good-2', d: 'private-material-is-ignored' },
+        { ...good.jwk, kid: 'good-2', d: 'private-material-means-misconfigured' },
       ],
     };
     const { authn, f, warnings, metrics } = await setup({ jwks, keys: { unknown_kid_cooldown_s: 60 } });
@@ -241,12 +242,14 @@ describe('bad keys in a JWKS', () => {
     expect(rejected).toMatch(/rs512.*alg \\"RS512\\" is not allowed/);
     expect(rejected).toMatch(/hmac.*symmetric/);
     expect(rejected).toMatch(/kid is not a string/);
+    // A JWK with private members means the IdP published its secret: that key is not used.
+    expect(rejected).toMatch(/good-2.*private key material \(d\)/);
     for (const key of [weak, dupA, dupB, enc]) {
       expect(await auth(authn, f.mint({ key }))).toMatchObject({ ok: false, reason: 'token_invalid' });
     }
     expect(await auth(authn, f.mint({ key: good }))).toMatchObject({ ok: true });
-    expect(await auth(authn, f.mint({ key: good, header: { kid: 'good-2' } }))).toMatchObject({ ok: true });
+    expect(await auth(authn, f.mint({ key: good, header: { kid: 'good-2' } }))).toMatchObject({ ok: false, reason: 'token_invalid' });
     const gauge = (await metrics.jwksKeys.get()).values[0]?.value;
-    expect(gauge).toBe(2);
+    expect(gauge).toBe(1);
   });
 });

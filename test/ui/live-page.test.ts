@@ -118,6 +118,8 @@ describe('live security page', () => {
     expect(await cellText(page, 'alerts')).toContain('mallory');
     expect(await page.locator('#policy-hash').innerText()).toBe(srv.app.policyHash);
     expect(await page.locator('#health').innerText()).toBe('ready');
+    // Each issuer's key set: its kids, age and last refresh outcome, as /readyz reports them.
+    expect(await cellText(page, 'health-table')).toMatch(/jwks.*kids: .*dev-rs256-1.*last_refresh/s);
     expect(Number(await page.locator('#lat-count').innerText())).toBeGreaterThanOrEqual(6);
     expect(await page.locator('#chart polyline').count()).toBe(2);
 

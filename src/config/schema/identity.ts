@@ -22,7 +22,21 @@ const keySource = obj({
   unknown_kid_cooldown_s: durationSeconds.default(30),
   /** How long a Check may wait for an in-flight unknown-kid refetch before denying. */
   unknown_kid_wait_ms: positiveInt.default(50),
+  /**
+   * How long the last good key set may serve while refreshes fail; past it the issuer's tokens
+   * are denied dependency_unavailable and /readyz is 503. 0 serves it forever. A day by default:
+   * an endpoint an attacker can block must not keep a removed (possibly stolen) key valid for
+   * ever, and a day outlasts the outages an IdP has, so it takes nothing down that was working.
+   */
+  max_stale_s: durationSeconds.default(86_400),
 });
+
+/**
+ * RFC 8725 §3.11 explicit typing: the `typ` header values this issuer's tokens must carry, e.g.
+ * [at+jwt] for RFC 9068 access tokens. Compared as RFC 7515 §4.1.9 says: case-insensitively,
+ * with an omitted "application/" prefix.
+ */
+const typList = z.array(z.string().min(1).regex(/^[\x21-\x7e]+$/, 'a media type without spaces')).min(1);
 
 export const issuerSchema = obj({
   issuer: z.string().min(1),
@@ -32,6 +46,8 @@ export const issuerSchema = obj({
   /** Where the token comes from. scheme '' means the whole header value is the token. */
   token_header: z.string().regex(/^[a-z0-9-]+$/, 'lower-case header name').default('authorization'),
   token_scheme: z.string().default('Bearer'),
+  /** Unset: typ is not checked (tokens of IdPs that send none or "JWT" keep working). */
+  typ: typList.optional(),
 });
 
 export const identitySchema = obj({
