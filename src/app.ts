@@ -3,7 +3,7 @@ import { basename, dirname } from 'node:path';
 import type { Server as HttpServer } from 'node:http';
 import type * as grpc from '@grpc/grpc-js';
 import type { Config } from './config/schema/index.js';
-import { loadConfig, type LoadResult } from './config/load.js';
+import { loadConfig, type LoadOptions, type LoadResult } from './config/load.js';
 import { Checker } from './decision/checker.js';
 import { DecisionEngine } from './decision/engine.js';
 import { createDecisionIds } from './decision/ids.js';
@@ -32,6 +32,8 @@ export interface AppOptions {
   readonly configFile?: string | undefined;
   /** Watch configFile for changes (Kubernetes ConfigMap updates). */
   readonly watchConfig?: boolean;
+  /** The command-line overrides start-up used (flags, --dev, environment); every reload applies them again. */
+  readonly loadOptions?: Omit<LoadOptions, 'file'>;
 }
 
 export interface ReloadOutcome {
@@ -62,6 +64,9 @@ export class App {
   private health: HealthService;
   private watcher: FSWatcher | undefined;
   private draining = false;
+  private configHash: string;
+  /** The last reload was refused: the next good file is worth saying so. */
+  private refused = false;
   private readonly nextId = createDecisionIds();
 
   private constructor(
@@ -73,6 +78,7 @@ export class App {
   ) {
     this.authenticator = createAuthenticator(loaded.config.identity, { logger, metrics });
     this.active = this.build(loaded.config, loaded.hash);
+    this.configHash = loaded.configHash;
     this.health = new HealthService(() => this.ready() && !this.draining);
   }
 
@@ -88,10 +94,10 @@ export class App {
     const state = createStateStore(config.state, { logger, metrics });
     const app = new App(loaded, logger, metrics, state, opts);
     await app.listen();
-    if (loaded.embedded) {
+    if (config.identity.development_keys) {
       logger.warn(
-        'DEVELOPMENT MODE: running on the embedded demo config with the bundled DEVELOPMENT key set. ' +
-          'Anyone can mint tokens for these keys. Never use this outside a laptop; pass --config.',
+        `DEVELOPMENT MODE: running on ${loaded.embedded ? 'the embedded demo config' : `${loaded.source} with --dev`} with the bundled DEVELOPMENT key set. ` +
+          'Anyone can mint tokens for these keys. Never use this outside a laptop; pass --config with real issuers.',
       );
     }
     // Keys and state load in the background: until then /readyz is 503 and every Check denies.
@@ -200,24 +206,24 @@ export class App {
 
   /** Re-read the config file; an invalid file is refused and the running policy keeps serving. */
   async reload(): Promise<ReloadOutcome> {
-    const loaded = loadConfig({ file: this.opts.configFile });
+    const loaded = loadConfig({ ...this.opts.loadOptions, file: this.opts.configFile });
     return this.apply(loaded);
   }
 
   async apply(loaded: LoadResult): Promise<ReloadOutcome> {
-    if (!loaded.ok) {
-      this.metrics.configReloads.inc({ outcome: 'rejected' });
-      this.logger.error({ source: loaded.source, errors: loaded.errors }, 'config reload rejected; the previous policy keeps serving');
-      return { ok: false, hash: this.active.hash, errors: loaded.errors };
+    if (!loaded.ok) return this.refuse({ source: loaded.source, errors: loaded.errors }, 'config reload rejected; the previous policy keeps serving', loaded.errors);
+    if (loaded.configHash === this.configHash) {
+      if (this.refused) {
+        this.refused = false;
+        this.logger.info({ hash: loaded.hash }, 'config file is valid again and matches the running config; nothing to change');
+      }
+      return { ok: true, hash: loaded.hash };
     }
-    if (loaded.hash === this.active.hash) return { ok: true, hash: loaded.hash };
     let next: Active;
     try {
       next = this.build(loaded.config, loaded.hash);
     } catch (err) {
-      this.metrics.configReloads.inc({ outcome: 'rejected' });
-      this.logger.error({ err }, 'config reload failed to compile; the previous policy keeps serving');
-      return { ok: false, hash: this.active.hash, errors: [(err as Error).message] };
+      return this.refuse({ err }, 'config reload failed to compile; the previous policy keeps serving', [(err as Error).message]);
     }
     const old = this.active.config;
     if (JSON.stringify(old.identity) !== JSON.stringify(loaded.config.identity)) {
@@ -226,9 +232,7 @@ export class App {
       await fresh.start();
       if (!fresh.ready()) {
         fresh.close();
-        this.metrics.configReloads.inc({ outcome: 'rejected' });
-        this.logger.error('config reload rejected: the new identity section has no usable keys');
-        return { ok: false, hash: this.active.hash, errors: ['identity: keys of the new config could not be loaded'] };
+        return this.refuse({}, 'config reload rejected: the new identity section has no usable keys', ['identity: keys of the new config could not be loaded']);
       }
       const previous = this.authenticator;
       this.authenticator = fresh;
@@ -239,10 +243,22 @@ export class App {
         this.logger.warn({ section }, 'config section changed; it takes effect on restart');
       }
     }
+    const changed = (['server', 'log', 'network', 'identity', 'state', 'policy'] as const).filter(
+      (section) => JSON.stringify(old[section]) !== JSON.stringify(loaded.config[section]),
+    );
     this.active = next;
+    this.configHash = loaded.configHash;
     this.metrics.configReloads.inc({ outcome: 'applied' });
-    this.logger.info({ hash: next.hash }, 'config reloaded');
+    this.logger.info({ hash: next.hash, changed, after_refused: this.refused || undefined }, this.refused ? 'config reloaded: a good file replaces the refused one' : 'config reloaded');
+    this.refused = false;
     return { ok: true, hash: next.hash };
+  }
+
+  private refuse(fields: Record<string, unknown>, msg: string, errors: readonly string[]): ReloadOutcome {
+    this.refused = true;
+    this.metrics.configReloads.inc({ outcome: 'rejected' });
+    this.logger.error(fields, msg);
+    return { ok: false, hash: this.active.hash, errors };
   }
 
   private watchConfig(file: string): void {

@@ -38,7 +38,7 @@ describe('zt-authz CLI', () => {
     expect(r.stderr).toContain('identity.issuers.0.audiences');
     expect(r.stderr).toContain('ordrs');
     const redis = join(dir, 'redis.yaml');
-    writeFileSync(redis, 'identity:\n  development_keys: true\nstate:\n  backend: redis\n');
+    writeFileSync(redis, 'identity:\n  issuers: [{ issuer: "https://idp", audiences: [a], keys: { jwks_uri: "https://idp/jwks" } }]\nstate:\n  backend: redis\n');
     const r2 = runCli(['check-config', redis]);
     expect(r2.code).toBe(1);
     expect(r2.stderr).toContain('state.redis: backend redis needs url, sentinel or cluster');

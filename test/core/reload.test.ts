@@ -13,7 +13,6 @@ const file = join(dir, 'config.yaml');
 
 /** Two policies that disagree about /api/orders, so a request shows which one is active. */
 const policy = (ordersClassification: string) => `
-identity: { development_keys: true }
 state: { remediation: { enabled: false } }
 policy:
   resources:
@@ -29,9 +28,10 @@ let token: string;
 
 beforeAll(async () => {
   writeFileSync(file, OPEN);
-  const loaded = loadConfig({ file, env: {} });
+  const loadOptions = { env: {}, dev: true, flags: { grpc: '127.0.0.1:0', http: '127.0.0.1:0' } };
+  const loaded = loadConfig({ ...loadOptions, file });
   if (!loaded.ok) throw new Error(loaded.errors.join('\n'));
-  srv = await startTestServer(loaded.config, { configFile: file });
+  srv = await startTestServer(loaded.config, { configFile: file, loadOptions });
   token = await signDevToken({ sub: 'alice', ttlS: 600, claims: { allowed_resources: ['orders'], clearance_level: 'internal' } });
 });
 afterAll(async () => {
@@ -94,7 +94,7 @@ describe('reload triggers of the real process', () => {
   it('SIGHUP and a change to the file both reload; a broken file keeps the old policy', async () => {
     const f = join(dir, 'process.yaml');
     writeFileSync(f, OPEN);
-    const s = await startServe(['--config', f]);
+    const s = await startServe(['--dev', '--config', f]);
     const client = authzClient(s.grpcAddress);
     const decide = async () => (await client.check(checkRequest({ token }))).response?.status.message || 'allowed';
     try {
@@ -112,6 +112,12 @@ describe('reload triggers of the real process', () => {
       writeFileSync(f, OPEN);
       s.proc.kill('SIGHUP');
       await waitFor(async () => (await decide()) === 'allowed', 10_000, 'SIGHUP reload');
+      // Restoring a good file after a refused one is said, not only the refusal.
+      await waitFor(() => s.logs.some((l) => l.msg === 'config reloaded: a good file replaces the refused one'), 10_000, 'restore logged');
+      // The reload re-applied --dev, --grpc and --http: nothing but the policy changed, and nothing else is claimed.
+      const reloads = s.logs.filter((l) => String(l.msg).startsWith('config reloaded'));
+      expect(reloads.every((l) => JSON.stringify(l.changed) === '["policy"]')).toBe(true);
+      expect(s.logs.some((l) => String(l.msg).includes('takes effect on restart'))).toBe(false);
     } finally {
       client.close();
       s.proc.kill('SIGTERM');
