@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { ADMIN_COMMANDS, runAdmin } from './admin.js';
+import { runCheck } from './check.js';
 import { runCheckConfig } from './check-config.js';
 import { runConfigSchema, runDemoConfig } from './config-commands.js';
 import { runExplain } from './explain.js';
@@ -12,6 +13,7 @@ Usage: zt-authz <command> [options]
 
 Commands:
   serve          run the ext_authz gRPC server (and the HTTP ops/authz port)
+  check          send one Envoy-shaped Check to a running server and print its answer
   check-config   validate a config file and print every error
   config-schema  print the config file's JSON Schema (for editors)
   demo-config    print the embedded demo config as YAML, to start your own from
@@ -38,6 +40,8 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'serve':
       return runServe(rest);
+    case 'check':
+      return runCheck(rest);
     case 'check-config':
       return runCheckConfig(rest);
     case 'config-schema':

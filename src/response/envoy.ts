@@ -64,7 +64,11 @@ export class EnvoyResponder {
   private readonly removeWithUser: string[];
   private readonly removeWithoutUser: string[];
 
+  /** policy.headers.expose_reason: false keeps the reason to dynamic metadata, logs and metrics. */
+  private readonly exposeReason: boolean;
+
   constructor(private readonly headers: PolicyConfig['headers']) {
+    this.exposeReason = headers.expose_reason !== false;
     for (const [reason, spec] of Object.entries(REASONS) as [Reason, (typeof REASONS)[Reason]][]) {
       this.denyStatus.set(reason, { code: spec.grpc, message: reason });
       this.denyHttpStatus.set(reason, { code: spec.http });
@@ -96,9 +100,9 @@ export class EnvoyResponder {
       const pre = this.wire.deny.get(d.reason)!;
       w.raw(pre.status).begin(F.denied).raw(pre.httpStatusAndHeaders);
       this.header(w, F.deniedHeaders, k.decisionIdHeader, d.decisionId);
-      const challenge = d.challenge ? bearerChallenge(d) : pre.challenge;
+      const challenge = d.challenge ? bearerChallenge(d, this.exposeReason) : pre.challenge;
       if (challenge) this.header(w, F.deniedHeaders, k.challengeHeader, challenge);
-      w.string(F.deniedBody, denyBody(d.reason, d.decisionId)).end();
+      w.string(F.deniedBody, denyBody(d.reason, d.decisionId, this.exposeReason)).end();
     }
     w.begin(F.metadata);
     structString(w, k.decisionIdField, d.decisionId);
@@ -156,9 +160,9 @@ export class EnvoyResponder {
         httpStatusAndHeaders: preencode((w) => {
           w.begin(1).uint(1, spec.http).end();
           this.header(w, F.deniedHeaders, keyField(1, 'content-type'), 'application/json');
-          this.header(w, F.deniedHeaders, keyField(1, REASON_HEADER), reason);
+          if (this.exposeReason) this.header(w, F.deniedHeaders, keyField(1, REASON_HEADER), reason);
         }),
-        challenge: bearerChallenge({ allow: false, reason, decisionId: '' }),
+        challenge: bearerChallenge({ allow: false, reason, decisionId: '' }, this.exposeReason),
       });
     }
     const removals = (names: string[]) => preencode((w) => names.forEach((n) => w.string(F.okHeadersToRemove, n)));
@@ -199,16 +203,14 @@ export class EnvoyResponder {
       if (d.shadowed && d.shadowed.length > 0) ok.response_headers_to_add = [opt(SHADOW_HEADER, d.shadowed.join(','))];
       return { status: this.okStatus, ok_response: ok, dynamic_metadata: metadata };
     }
-    const headers = [
-      opt('content-type', 'application/json'),
-      opt(REASON_HEADER, d.reason),
-      opt(this.headers.decision_id, d.decisionId),
-    ];
-    const challenge = bearerChallenge(d);
+    const headers = [opt('content-type', 'application/json')];
+    if (this.exposeReason) headers.push(opt(REASON_HEADER, d.reason));
+    headers.push(opt(this.headers.decision_id, d.decisionId));
+    const challenge = bearerChallenge(d, this.exposeReason);
     if (challenge) headers.push(opt('www-authenticate', challenge));
     return {
       status: this.denyStatus.get(d.reason)!,
-      denied_response: { status: this.denyHttpStatus.get(d.reason)!, headers, body: denyBody(d.reason, d.decisionId) },
+      denied_response: { status: this.denyHttpStatus.get(d.reason)!, headers, body: denyBody(d.reason, d.decisionId, this.exposeReason) },
       dynamic_metadata: metadata,
     };
   }
