@@ -106,6 +106,8 @@ describe('zt-authz CLI', () => {
     const clients = Array.from({ length: 4 }, () => authzClient(s.grpcAddress, { 'grpc.use_local_subchannel_pool': 1 }));
     try {
       await waitFor(() => s.logs.filter((l) => l.msg === 'zt-authz listening').length >= 2, 15_000, 'two workers listening');
+      // Two workers with in-memory state each hold their own lists: said loudly, once.
+      expect(s.logs.filter((l) => l.level === 40 && String(l.msg).includes('WITH THE IN-MEMORY STORE'))).toHaveLength(1);
       const prefixes = new Set<string>();
       for (const c of clients) {
         for (let i = 0; i < 3; i++) {
