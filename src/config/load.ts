@@ -41,7 +41,6 @@ export const ENV_VARS = {
   ZT_AUTHZ_REDIS: 'state.redis.url (and state.backend: redis)',
   ZT_AUTHZ_LOG_LEVEL: 'log.level',
   ZT_AUTHZ_WORKERS: 'serve --workers (processes behind the same ports)',
-  ZT_AUTHZ_HEALTHCHECK_URL: 'the URL `zt-authz healthcheck` probes (container HEALTHCHECK)',
 } as const;
 
 export const DEV_KEYS_FROM_FILE =
