@@ -18,7 +18,11 @@ const viaReference = (r: EnvoyResponder, d: Decision) => toObj(CheckResponse.dec
 const viaEncoder = (r: EnvoyResponder, d: Decision) => toObj(CheckResponse.decode(r.encode(d)));
 
 const defaults = policySchema.parse({}).headers;
-const responders = [new EnvoyResponder(defaults), new EnvoyResponder({ ...defaults, user_id: 'x-end-user', strip_authorization: true })];
+const responders = [
+  new EnvoyResponder(defaults),
+  new EnvoyResponder({ ...defaults, user_id: 'x-end-user', strip_authorization: true }),
+  new EnvoyResponder({ ...defaults, expose_reason: false }),
+];
 
 const long = 'x'.repeat(300);
 const decisions: Decision[] = [
