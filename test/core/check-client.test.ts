@@ -53,7 +53,8 @@ type Out = {
   dynamic_metadata: Record<string, unknown>;
 };
 
-describe('zt-authz check: a gRPC Check client', () => {
+// Each test runs several CLI processes one after another: generous on a busy shared machine.
+describe('zt-authz check: a gRPC Check client', { timeout: 120_000 }, () => {
   it('allow: exit 0 with the upstream headers and dynamic metadata, human and --json', async () => {
     const human = await cli(['check', '--addr', open.grpcAddress, '--token', token, '--path', '/api/orders/7']);
     expect(human.code).toBe(0);
@@ -83,7 +84,7 @@ describe('zt-authz check: a gRPC Check client', () => {
   });
 });
 
-describe('policy.headers.expose_reason: false', () => {
+describe('policy.headers.expose_reason: false', { timeout: 120_000 }, () => {
   it('keeps the reason out of client-visible headers, body and challenge; dynamic metadata still has it', async () => {
     const r = await quiet.client.check(checkRequest({ token, path: '/admin/users' }));
     const denied = r.response!.denied_response!;

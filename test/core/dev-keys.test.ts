@@ -13,7 +13,8 @@ writeFileSync(DEV_FILE, 'identity: { development_keys: true }\npolicy:\n  resour
 const PLAIN_FILE = join(dir, 'plain.yaml');
 writeFileSync(PLAIN_FILE, 'policy:\n  resources: { orders: { classification: public } }\n  routes: [{ prefix: /api/orders, resource: orders }]\n');
 
-describe('the public development keys', () => {
+// Each test runs several CLI processes one after another: generous on a busy shared machine.
+describe('the public development keys', { timeout: 120_000 }, () => {
   it('a config file cannot turn them on (loader, serve and check-config all refuse it)', async () => {
     const r = loadConfig({ file: DEV_FILE, env: {} });
     expect(r.ok).toBe(false);

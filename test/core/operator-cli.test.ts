@@ -30,7 +30,8 @@ function runCliAsync(args: string[]): Promise<{ code: number | null; stdout: str
 
 const issuer = (keys: string, extra = '') => `identity:\n  issuers:\n    - issuer: https://idp.example.com\n      audiences: [a]\n      keys: ${keys}\n${extra}`;
 
-describe('explain tells the root cause and agrees with serve', () => {
+// Each test runs several CLI processes one after another: generous on a busy shared machine.
+describe('explain tells the root cause and agrees with serve', { timeout: 120_000 }, () => {
   it('prints why the keys could not be loaded: a missing jwks_file', async () => {
     const f = file('missing-jwks.yaml', issuer('{ jwks_file: /nonexistent/zt/jwks.json }'));
     const r = await runCliAsync(['explain', '--config', f, '--token', 'a.b.c']);
@@ -83,7 +84,7 @@ describe('explain tells the root cause and agrees with serve', () => {
   });
 });
 
-describe('every command handles a closed stdout quietly', () => {
+describe('every command handles a closed stdout quietly', { timeout: 120_000 }, () => {
   it.each([
     ['explain', '--path', '/admin'],
     ['config-schema'],
@@ -100,7 +101,7 @@ describe('every command handles a closed stdout quietly', () => {
   });
 });
 
-describe('token --claims iat/exp', () => {
+describe('token --claims iat/exp', { timeout: 120_000 }, () => {
   it('keeps a given iat and exp, refuses exp before iat and exp together with --ttl', () => {
     const r = runCli(['token', '--claims', '{"iat":1700000000,"exp":1700000600}']);
     expect(r.code).toBe(0);
@@ -117,7 +118,7 @@ describe('token --claims iat/exp', () => {
   });
 });
 
-describe('check-config catches what would bite at run time', () => {
+describe('check-config catches what would bite at run time', { timeout: 120_000 }, () => {
   const rules: [string, string, RegExp][] = [
     [
       'duplicate issuers',
