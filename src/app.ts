@@ -3,7 +3,7 @@ import { basename, dirname } from 'node:path';
 import type { Server as HttpServer } from 'node:http';
 import type { Registry } from 'prom-client';
 import type { Config } from './config/schema/index.js';
-import { loadConfig, type LoadResult } from './config/load.js';
+import { loadConfig, type LoadOptions, type LoadResult } from './config/load.js';
 import { DecisionPipeline } from './decision/pipeline.js';
 import { DecisionEngine } from './decision/engine.js';
 import { createDecisionIds } from './decision/ids.js';
@@ -49,6 +49,8 @@ export interface AppOptions {
    * without it the page shows this process alone.
    */
   readonly shareAcrossWorkers?: ((channel: string, local: () => unknown) => () => Promise<unknown[]>) | undefined;
+  /** The command-line overrides start-up used (flags, --dev, environment); every reload applies them again. */
+  readonly loadOptions?: Omit<LoadOptions, 'file'>;
   /** Set by App.start from the tracing section. */
   readonly tracer?: CheckTracer | undefined;
 }
@@ -93,6 +95,10 @@ export class App {
   private readonly live: LiveStats | undefined;
   /** The config the process started with: server and state sections change only on restart. */
   private readonly started: Config;
+  /** Hash of the whole config (listen addresses included): a reload to the same file changes nothing. */
+  private configHash: string;
+  /** The last reload was refused: the next good file is worth saying so. */
+  private lastRefused = false;
 
   private constructor(
     loaded: Extract<LoadResult, { ok: true }>,
@@ -114,6 +120,7 @@ export class App {
     }
     this.active = this.assemble(this.compile(loaded.config, loaded.hash), createAuthenticator(loaded.config.identity, { logger, metrics }));
     this.started = loaded.config;
+    this.configHash = loaded.configHash;
     this.announce(this.active);
     this.health = new HealthService(() => this.ready() && !this.draining);
   }
@@ -131,10 +138,10 @@ export class App {
     const state = createStateStore(config.state, { logger, metrics });
     const app = new App(loaded, logger, metrics, state, opts);
     await app.listen();
-    if (loaded.embedded) {
+    if (config.identity.development_keys) {
       logger.warn(
-        'DEVELOPMENT MODE: running on the embedded demo config with the bundled DEVELOPMENT key set. ' +
-          'Anyone can mint tokens for these keys. Never use this outside a laptop; pass --config.',
+        `DEVELOPMENT MODE: running on ${loaded.embedded ? 'the embedded demo config' : `${loaded.source} with --dev`} with the bundled DEVELOPMENT key set. ` +
+          'Anyone can mint tokens for these keys. Never use this outside a laptop; pass --config with real issuers.',
       );
     }
     // Keys and state load in the background: until then /readyz is 503 and every Check denies.
@@ -310,24 +317,25 @@ export class App {
 
   /** Re-read the config file; an invalid file is refused and the running policy keeps serving. */
   async reload(): Promise<ReloadOutcome> {
-    const loaded = loadConfig({ file: this.opts.configFile });
+    const loaded = loadConfig({ ...this.opts.loadOptions, file: this.opts.configFile });
     return this.apply(loaded);
   }
 
   async apply(loaded: LoadResult): Promise<ReloadOutcome> {
-    if (!loaded.ok) {
-      this.refused();
-      this.logger.error({ source: loaded.source, errors: loaded.errors }, 'config reload rejected; the previous policy keeps serving');
-      return { ok: false, hash: this.active.hash, errors: loaded.errors };
+    if (!loaded.ok) return this.refuse({ source: loaded.source, errors: loaded.errors }, 'config reload rejected; the previous policy keeps serving', loaded.errors);
+    if (loaded.configHash === this.configHash) {
+      if (this.lastRefused) {
+        this.lastRefused = false;
+        this.metrics.lastReloadSuccess.set(1);
+        this.logger.info({ hash: loaded.hash }, 'config file is valid again and matches the running config; nothing to change');
+      }
+      return { ok: true, hash: loaded.hash };
     }
-    if (loaded.hash === this.active.hash) return { ok: true, hash: loaded.hash };
     let compiled: Compiled;
     try {
       compiled = this.compile(loaded.config, loaded.hash);
     } catch (err) {
-      this.refused();
-      this.logger.error({ err }, 'config reload failed to compile; the previous policy keeps serving');
-      return { ok: false, hash: this.active.hash, errors: [(err as Error).message] };
+      return this.refuse({ err }, 'config reload failed to compile; the previous policy keeps serving', [(err as Error).message]);
     }
     const old = this.active.config;
     let authenticator = this.authenticator;
@@ -337,9 +345,7 @@ export class App {
       await fresh.start();
       if (!fresh.ready()) {
         fresh.close();
-        this.refused();
-        this.logger.error('config reload rejected: the new identity section has no usable keys');
-        return { ok: false, hash: this.active.hash, errors: ['identity: keys of the new config could not be loaded'] };
+        return this.refuse({}, 'config reload rejected: the new identity section has no usable keys', ['identity: keys of the new config could not be loaded']);
       }
       authenticator = fresh;
     }
@@ -352,8 +358,12 @@ export class App {
         }
       }
     }
+    const changed = (['server', 'log', 'network', 'identity', 'state', 'policy', 'tracing'] as const).filter(
+      (section) => JSON.stringify(old[section]) !== JSON.stringify(loaded.config[section]),
+    );
     const previous = this.active;
     const next = this.assemble(compiled, authenticator);
+    this.configHash = loaded.configHash;
     this.active = next;
     // Requests that took the old snapshot finish under it; its authenticator then answers from
     // what it has (close stops only its refresh timers and cache).
@@ -361,13 +371,20 @@ export class App {
     this.announce(next);
     this.metrics.restartRequired.set(restartRequired ? 1 : 0);
     this.metrics.configReloads.inc({ outcome: 'applied' });
-    this.logger.info({ hash: next.hash }, 'config reloaded');
+    this.logger.info(
+      { hash: next.hash, changed, after_refused: this.lastRefused || undefined },
+      this.lastRefused ? 'config reloaded: a good file replaces the refused one' : 'config reloaded',
+    );
+    this.lastRefused = false;
     return { ok: true, hash: next.hash };
   }
 
-  private refused(): void {
+  private refuse(fields: Record<string, unknown>, msg: string, errors: readonly string[]): ReloadOutcome {
+    this.lastRefused = true;
     this.metrics.configReloads.inc({ outcome: 'rejected' });
     this.metrics.lastReloadSuccess.set(0);
+    this.logger.error(fields, msg);
+    return { ok: false, hash: this.active.hash, errors };
   }
 
   private watchConfig(file: string): void {

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { Cluster, Redis } from 'ioredis';
+import { loadConfig } from '../config/load.js';
 import { KeySpace, parseBlockTarget, StateInputError, validateScore, validateTtl, validateUser, DEFAULT_BLOCK_TTL_S, DEFAULT_SUSPEND_TTL_S } from '../state/keys.js';
 import {
   adminBlock,
@@ -7,13 +8,14 @@ import {
   adminRisk,
   adminSuspend,
   adminUnblock,
+  adminUnrisk,
   adminUnsuspend,
   type AdminChange,
   type ListedEntry,
 } from '../state/redis-admin.js';
 import type { DataClient } from '../state/redis-conn.js';
 
-export const ADMIN_COMMANDS = ['suspend', 'unsuspend', 'block', 'unblock', 'risk', 'list'] as const;
+export const ADMIN_COMMANDS = ['suspend', 'unsuspend', 'block', 'unblock', 'risk', 'unrisk', 'list'] as const;
 
 const USAGE = `Usage:
   zt-authz suspend <user> [--ttl S] [--reason R]   SET suspended_user:<user> true EX S (default ${DEFAULT_SUSPEND_TTL_S})
@@ -21,16 +23,21 @@ const USAGE = `Usage:
   zt-authz block <ip|cidr> [--ttl S]               SET blocked_ip:<ip> / blocked_cidr:<cidr> true EX S (default ${DEFAULT_BLOCK_TTL_S})
   zt-authz unblock <ip|cidr>                       DEL the key
   zt-authz risk <user> <score 0..1> [--ttl S]      HSET user_risk:<user> score <score> (no TTL unless --ttl)
+  zt-authz unrisk <user>                           DEL user_risk:<user> (the token's own score applies again)
   zt-authz list [--json]                           every suspension, block and risk score with its TTL
+                                                   (--json: ttl_s in seconds, null for no expiry)
 
 Options:
-  --redis URL     Redis to write to (default: $ZT_AUTHZ_REDIS, else redis://127.0.0.1:6379);
-                  a cluster node URL works too: the cluster is discovered from it
-  --prefix P      key prefix, as state.redis.key_prefix (default: none)
+  --config FILE   take state.redis.url and state.redis.key_prefix from the server's config file
+                  (default: $ZT_AUTHZ_CONFIG when set)
+  --redis URL     Redis to write to (default: $ZT_AUTHZ_REDIS, else the config's, else
+                  redis://127.0.0.1:6379); a cluster node URL works too: the cluster is discovered from it
+  --prefix P      key prefix, as state.redis.key_prefix (default: the config's, else none)
   -h, --help      this help
 
 Running sidecars enforce a change within milliseconds (client-side tracking). Every change is
-also recorded in security_alerts. Exit status: 0 done, 1 Redis error, 2 invalid input.
+also recorded in security_alerts, with the OS user and host that made it (by_user, by_host).
+Exit status: 0 done, 1 Redis error, 2 invalid input.
 `;
 
 type Parsed = ReturnType<typeof parse>;
@@ -39,11 +46,19 @@ type Parsed = ReturnType<typeof parse>;
 const DEADLINE_MS = 15_000;
 
 function parse(argv: string[]) {
+  // `--ttl -5` would otherwise be read as an unknown option -5; hand it to our own validation.
+  const args = argv.map((a, i) => (argv[i - 1] === '--ttl' && /^-/.test(a) ? `\0${a}` : a));
+  const joined: string[] = [];
+  for (const a of args) {
+    if (a.startsWith('\0')) joined[joined.length - 1] = `--ttl=${a.slice(1)}`;
+    else joined.push(a);
+  }
   return parseArgs({
-    args: argv,
+    args: joined,
     allowPositionals: true,
     strict: true,
     options: {
+      config: { type: 'string' },
       redis: { type: 'string' },
       prefix: { type: 'string' },
       ttl: { type: 'string' },
@@ -73,10 +88,10 @@ type Action = (data: DataClient, keys: KeySpace, scan: (p: string[]) => Promise<
 function plan(command: string, args: Parsed): Action {
   const { positionals: pos, values: v } = args;
   const need = (n: number, what: string) => {
-    if (pos.length !== n + 1) throw new StateInputError(`${command}: expected ${what}`);
+    if (pos.length !== n + 1) throw new StateInputError(`expected ${what}`);
   };
   const notFor = (...opts: (keyof typeof v)[]) => {
-    for (const o of opts) if (v[o] !== undefined) throw new StateInputError(`${command}: --${o} does not apply`);
+    for (const o of opts) if (v[o] !== undefined) throw new StateInputError(`--${o} does not apply`);
   };
   const user = () => validateUser(pos[1] ?? '');
   switch (command) {
@@ -116,6 +131,12 @@ function plan(command: string, args: Parsed): Action {
       const ttl = wholeSeconds(v.ttl);
       return async (d, k) => describe('risk set', await adminRisk(d, k, sub, score, ttl));
     }
+    case 'unrisk': {
+      need(1, '<user>');
+      notFor('ttl', 'reason', 'json');
+      const sub = user();
+      return async (d, k) => describe('risk cleared', await adminUnrisk(d, k, sub));
+    }
     case 'list': {
       need(0, 'no arguments');
       notFor('ttl', 'reason');
@@ -136,7 +157,11 @@ function describe(verb: string, c: AdminChange): string {
 }
 
 function formatList(entries: ListedEntry[], json: boolean): string {
-  if (json) return JSON.stringify(entries.map((e) => ({ ...e, ttlS: e.ttlMs < 0 ? null : Math.ceil(e.ttlMs / 1000) })));
+  if (json) {
+    return JSON.stringify(
+      entries.map(({ ttlMs, ...e }) => ({ ...e, ttl_s: ttlMs < 0 ? null : Math.ceil(ttlMs / 1000) })),
+    );
+  }
   if (entries.length === 0) return 'nothing listed';
   return entries
     .map((e) => {
@@ -219,10 +244,28 @@ export async function runAdmin(argv: string[]): Promise<number> {
     }
     action = plan(command, args);
   } catch (err) {
-    process.stderr.write(`zt-authz ${command}: ${(err as Error).message}\n\n${USAGE}`);
+    // node:util's hints about '--' are for positionals starting with a dash: noise here.
+    const message = (err as Error).message.replace(/\. To specify a.*$/s, '');
+    process.stderr.write(`zt-authz ${command}: ${message} (zt-authz ${command} --help for usage)\n`);
     return 2;
   }
-  const url = args.values.redis ?? process.env.ZT_AUTHZ_REDIS ?? 'redis://127.0.0.1:6379';
+  let fromConfig: { url?: string | undefined; prefix?: string } = {};
+  const configFile = args.values.config ?? (process.env.ZT_AUTHZ_CONFIG || undefined);
+  if (configFile !== undefined) {
+    const loaded = loadConfig({ file: configFile, env: {} });
+    if (!loaded.ok) {
+      const more = loaded.errors.length > 1 ? ` (and ${loaded.errors.length - 1} more; run zt-authz check-config)` : '';
+      process.stderr.write(`zt-authz ${command}: invalid config ${loaded.source}: ${loaded.errors[0]}${more}\n`);
+      return 2;
+    }
+    const redis = loaded.config.state.redis;
+    if (!redis.url && (redis.sentinel || redis.cluster) && !args.values.redis && !process.env.ZT_AUTHZ_REDIS) {
+      process.stderr.write(`zt-authz ${command}: ${configFile} reaches Redis through ${redis.sentinel ? 'Sentinel' : 'a cluster'}; pass --redis URL of a master (cluster node)\n`);
+      return 2;
+    }
+    fromConfig = { url: redis.url, prefix: redis.key_prefix };
+  }
+  const url = args.values.redis ?? process.env.ZT_AUTHZ_REDIS ?? fromConfig.url ?? 'redis://127.0.0.1:6379';
   if (!/^rediss?:\/\//.test(url)) {
     process.stderr.write(`zt-authz ${command}: invalid --redis ${JSON.stringify(url)}: expected redis:// or rediss://\n`);
     return 2;
@@ -235,7 +278,7 @@ export async function runAdmin(argv: string[]): Promise<number> {
   try {
     const work = (async () => {
       conn = await connect(url);
-      return action(conn.data, new KeySpace(args.values.prefix ?? ''), conn.scan);
+      return action(conn.data, new KeySpace(args.values.prefix ?? fromConfig.prefix ?? ''), conn.scan);
     })();
     const out = await Promise.race([work, deadline]);
     process.stdout.write(`${out}\n`);

@@ -5,7 +5,7 @@ import type { CheckTrace, NormalizedRequest } from '../model.js';
 import { createAuthenticator } from '../identity/index.js';
 import { normalizeIp } from '../normalize/client-ip.js';
 import { normalizeRequest } from '../normalize/request.js';
-import { silentLogger } from '../observability/logger.js';
+import { createLogger } from '../observability/logger.js';
 import { createMetrics } from '../observability/metrics.js';
 import { compilePolicy } from '../policy/index.js';
 import { REASONS } from '../reasons.js';
@@ -17,8 +17,32 @@ const USAGE = `Usage: zt-authz explain [--config FILE] [--token JWT] [--method M
                         [--at ISO-8601] [--json]
 
 Evaluates one request exactly as the server would, without running a server, and prints the
-decision and the verdict of every check in order. Loads the keys and state the config names.
+decision and the verdict of every check in order. Loads the keys and state the config names; when
+one of them cannot be loaded, it prints why (the file, the fetch or the issuer mismatch), as serve
+would log it.
+
+--at sets the time the policy is judged at (time windows, days). The token's exp, nbf and iat are
+always checked against the real clock, so a freshly minted token can be explained at any --at.
 `;
+
+/** Collects what the key and state loaders log (warn and above): the causes explain reports. */
+function problemCollector(): { logger: ReturnType<typeof createLogger>; problems: string[] } {
+  const problems: string[] = [];
+  const logger = createLogger('warn', {
+    write(line: string) {
+      try {
+        const { msg, level: _l, time: _t, pid: _p, hostname: _h, svc: _s, ...rest } = JSON.parse(line) as Record<string, unknown>;
+        const detail = Object.entries(rest)
+          .map(([k, v]) => `${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`)
+          .join('; ');
+        problems.push(detail ? `${String(msg)} (${detail})` : String(msg));
+      } catch {
+        problems.push(line.trim());
+      }
+    },
+  });
+  return { logger, problems };
+}
 
 export async function runExplain(argv: string[]): Promise<number> {
   let values;
@@ -89,27 +113,43 @@ export async function runExplain(argv: string[]): Promise<number> {
     return 2;
   }
 
-  const deps = { logger: silentLogger, metrics: createMetrics() };
+  const { logger, problems } = problemCollector();
+  const deps = { logger, metrics: createMetrics() };
   const authenticator = createAuthenticator(config.identity, deps);
   const state = createStateStore(config.state, deps);
-  await Promise.all([authenticator.start(), state.start()]);
+  await Promise.all([
+    authenticator.start(),
+    state.start().catch((err: unknown) => void problems.push(`state backend failed to start (${(err as Error).message})`)),
+  ]);
   const policy = compilePolicy(config.policy);
-  const engine = new DecisionEngine({ authenticator, state, policy, nextId: createDecisionIds() });
+  // Token time claims against the real clock, the policy against --at (see USAGE).
+  const realClock: typeof authenticator = {
+    extractToken: (r) => authenticator.extractToken(r),
+    authenticate: (token) => authenticator.authenticate(token, Date.now()),
+    ready: () => authenticator.ready(),
+    anyReady: () => authenticator.anyReady(),
+    keyStatus: () => authenticator.keyStatus(),
+    start: () => authenticator.start(),
+    close: () => authenticator.close(),
+  };
+  const engine = new DecisionEngine({ authenticator: realClock, state, policy, nextId: createDecisionIds() });
   const trace: CheckTrace[] = [];
   try {
     const decision = await engine.decide(req, nowMs, trace);
     const spec = REASONS[decision.reason];
     if (values.json) {
       process.stdout.write(
-        JSON.stringify({ decision: decision.allow ? 'allow' : 'deny', reason: decision.reason, http_status: spec.http, grpc_code: spec.grpc, policy_hash: loaded.hash, at: new Date(nowMs).toISOString(), risk_score: decision.riskScore, resource: decision.resource, shadowed: decision.shadowed ?? [], trace }, null, 2) + '\n',
+        JSON.stringify({ decision: decision.allow ? 'allow' : 'deny', reason: decision.reason, http_status: spec.http, grpc_code: spec.grpc, policy_hash: loaded.hash, at: new Date(nowMs).toISOString(), risk_score: decision.riskScore, resource: decision.resource, shadowed: decision.shadowed ?? [], trace, problems }, null, 2) + '\n',
       );
     } else {
       process.stdout.write(`${decision.allow ? 'ALLOW' : 'DENY'} ${decision.reason} (HTTP ${spec.http}) — ${spec.description}\n`);
-      process.stdout.write(`policy ${loaded.hash} from ${loaded.source}, at ${new Date(nowMs).toISOString()}\n\n`);
+      const clock = values.at ? ` (token times: real clock, ${new Date().toISOString()})` : '';
+      process.stdout.write(`policy ${loaded.hash} from ${loaded.source}, at ${new Date(nowMs).toISOString()}${clock}\n\n`);
       for (const t of trace) {
         process.stdout.write(`  ${t.verdict.padEnd(11)} ${t.check.padEnd(20)} ${t.reason ?? ''}${t.detail ? `  (${t.detail})` : ''}\n`);
       }
       if (decision.shadowed?.length) process.stdout.write(`\nshadowed (would deny): ${decision.shadowed.join(', ')}\n`);
+      if (problems.length) process.stdout.write(`\nwhy some checks could not run:\n${problems.map((p) => `  - ${p}`).join('\n')}\n`);
     }
     return decision.allow ? 0 : 3;
   } finally {

@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import { App } from '../app.js';
 import { ENV_VARS, loadConfig } from '../config/load.js';
 import { createLoggers } from '../observability/logger.js';
@@ -5,11 +6,14 @@ import { announceReady, clusterMetricsText, shareAcrossWorkers, startCluster } f
 import { parse, usageFailed } from './args.js';
 import { tuneHeap } from './heap-tuning.js';
 
-const USAGE = `Usage: zt-authz serve [--config FILE] [--grpc HOST:PORT] [--http HOST:PORT] [--redis URL] [--workers N] [--ui]
+const USAGE = `Usage: zt-authz serve [--config FILE] [--grpc HOST:PORT] [--http HOST:PORT] [--redis URL] [--workers N] [--ui] [--dev]
 
 Runs the envoy.service.auth.v3.Authorization/Check gRPC server (default 127.0.0.1:9191) and the
 HTTP port (default 127.0.0.1:8181: /healthz, /readyz, /metrics, /authz). Without --config it runs
 the embedded demo config with the bundled DEVELOPMENT keys and in-memory state.
+
+--dev turns on the bundled DEVELOPMENT keys for a config file too (a file alone never can). The keys
+are public, so it is refused unless every listener is on loopback.
 
 --workers N (or ZT_AUTHZ_WORKERS) runs N processes behind the same ports (node:cluster): connections,
 not requests, are balanced, so Envoy needs at least N connections to use them all. Use the
@@ -37,6 +41,7 @@ export async function runServe(argv: string[]): Promise<number> {
       redis: { type: 'string' },
       workers: { type: 'string' },
       ui: { type: 'boolean' },
+      dev: { type: 'boolean', default: false },
     }));
   } catch (err) {
     return usageFailed(err, USAGE);
@@ -45,7 +50,8 @@ export async function runServe(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  const loaded = loadConfig({ file: values.config, flags: { grpc: values.grpc, http: values.http, redis: values.redis, ui: values.ui } });
+  const loadOptions = { flags: { grpc: values.grpc, http: values.http, redis: values.redis, ui: values.ui }, dev: values.dev };
+  const loaded = loadConfig({ ...loadOptions, file: values.config });
   if (!loaded.ok) {
     process.stderr.write(`zt-authz: invalid config ${loaded.source}:\n`);
     for (const e of loaded.errors) process.stderr.write(`  - ${e}\n`);
@@ -58,6 +64,14 @@ export async function runServe(argv: string[]): Promise<number> {
   }
   tuneHeap();
   const { logger, decisions } = createLoggers(loaded.config.log);
+  if (workers > 1 && loaded.config.state.backend === 'memory' && cluster.isPrimary) {
+    // Only the supervising process says it, not each worker again.
+    logger.warn(
+      { workers, backend: 'memory' },
+      `--workers ${workers} WITH THE IN-MEMORY STORE: each worker keeps its own suspensions, blocks, risk scores and auto-remediation counts, ` +
+        'so a block raised in one worker does not apply in the others. Use Redis state (--redis URL) with more than one worker.',
+    );
+  }
   const role = startCluster({ workers, logger, shutdownGraceMs: loaded.config.server.shutdown_grace_ms });
   // The primary only supervises: it forwards signals and exits when the workers do.
   if (role.role === 'primary') return -1;
@@ -68,6 +82,7 @@ export async function runServe(argv: string[]): Promise<number> {
     configFile,
     watchConfig: configFile !== undefined,
     metricsText: clusterMetricsText,
+    loadOptions,
     uiAccessToken: process.env.ZT_AUTHZ_UI_TOKEN || undefined,
     shareAcrossWorkers: role.role === 'worker' ? shareAcrossWorkers : undefined,
   });

@@ -17,3 +17,19 @@ export function canonicalJson(value: unknown): string {
 export function contentHash(config: unknown): string {
   return createHash('sha256').update(canonicalJson(config)).digest('hex').slice(0, 12);
 }
+
+/**
+ * The policy hash shown by `serve` (logs, metrics, /readyz), `explain` and `check-config`: it covers
+ * what decides a request (policy, identity, network trust and the state rules), not where the
+ * server listens, its limits, logging or how it reaches Redis, so the same policy hashes the same
+ * in every command and on every port.
+ */
+export function decisionHash(config: {
+  policy: unknown;
+  identity: unknown;
+  network: unknown;
+  state: { backend: unknown; on_unavailable: unknown; max_staleness_s: unknown; remediation: unknown };
+}): string {
+  const { backend, on_unavailable, max_staleness_s, remediation } = config.state;
+  return contentHash({ policy: config.policy, identity: config.identity, network: config.network, state: { backend, on_unavailable, max_staleness_s, remediation } });
+}

@@ -4,7 +4,7 @@ import { DEV_AUDIENCE, DEV_ISSUER, DEV_PRIVATE_JWKS } from '../dev/keys.js';
 export interface DevTokenOptions {
   readonly sub: string;
   readonly ttlS: number;
-  /** Extra claims; they may override iss, aud and iat (tests use that to mint wrong tokens). */
+  /** Extra claims; they may override iss, aud, iat and exp (tests use that to mint wrong tokens). Without exp, exp is now + ttlS. */
   readonly claims?: Readonly<Record<string, unknown>>;
   readonly alg?: 'RS256' | 'ES256';
   /** Defaults to the kid of the bundled key for `alg`. */
@@ -21,6 +21,6 @@ export async function signDevToken(opts: DevTokenOptions): Promise<string> {
   if (!jwk) throw new Error(`no development key for ${alg}`);
   const key = await importJWK(jwk, alg);
   const now = Math.floor(Date.now() / 1000);
-  const payload: JWTPayload = { iss: DEV_ISSUER, aud: DEV_AUDIENCE, iat: now, ...opts.claims, sub: opts.sub, exp: now + opts.ttlS };
+  const payload: JWTPayload = { iss: DEV_ISSUER, aud: DEV_AUDIENCE, iat: now, ...opts.claims, sub: opts.sub, exp: typeof opts.claims?.exp === 'number' ? opts.claims.exp : now + opts.ttlS };
   return new SignJWT(payload).setProtectedHeader({ alg, typ: 'JWT', kid: opts.kid ?? jwk.kid }).sign(key);
 }

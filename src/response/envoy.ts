@@ -59,7 +59,11 @@ export class EnvoyResponder {
   private readonly removeWithUser: string[];
   private readonly removeWithoutUser: string[];
 
+  /** policy.headers.expose_reason: false keeps the reason to dynamic metadata, logs and metrics. */
+  private readonly exposeReason: boolean;
+
   constructor(private readonly headers: PolicyConfig['headers']) {
+    this.exposeReason = headers.expose_reason !== false;
     const strip = headers.strip_authorization ? ['authorization'] : [];
     // Headers we set are overwritten; the ones we do not set must still not arrive from the client.
     this.removeWithUser = [...strip];
@@ -87,9 +91,9 @@ export class EnvoyResponder {
       const pre = this.wire.deny.get(d.reason)!;
       w.raw(pre.status).begin(F.denied).raw(pre.httpStatusAndHeaders);
       this.header(w, F.deniedHeaders, k.decisionIdHeader, d.decisionId);
-      const challenge = d.challenge ? bearerChallenge(d) : pre.challenge;
+      const challenge = d.challenge ? bearerChallenge(d, this.exposeReason) : pre.challenge;
       if (challenge) this.header(w, F.deniedHeaders, k.challengeHeader, challenge);
-      w.string(F.deniedBody, denyBody(d.reason, d.decisionId)).end();
+      w.string(F.deniedBody, denyBody(d.reason, d.decisionId, this.exposeReason)).end();
     }
     w.begin(F.metadata);
     structString(w, k.decisionIdField, d.decisionId);
@@ -147,9 +151,9 @@ export class EnvoyResponder {
         httpStatusAndHeaders: preencode((w) => {
           w.begin(1).uint(1, spec.http).end();
           this.header(w, F.deniedHeaders, keyField(1, 'content-type'), 'application/json');
-          this.header(w, F.deniedHeaders, keyField(1, REASON_HEADER), reason);
+          if (this.exposeReason) this.header(w, F.deniedHeaders, keyField(1, REASON_HEADER), reason);
         }),
-        challenge: bearerChallenge({ allow: false, reason, decisionId: '' }),
+        challenge: bearerChallenge({ allow: false, reason, decisionId: '' }, this.exposeReason),
       });
     }
     const removals = (names: string[]) => preencode((w) => names.forEach((n) => w.string(F.okHeadersToRemove, n)));

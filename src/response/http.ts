@@ -24,11 +24,12 @@ export class HttpResponder {
       res.end();
       return;
     }
-    const challenge = bearerChallenge(d);
+    const expose = this.headers.expose_reason !== false;
+    const challenge = bearerChallenge(d, expose);
     if (challenge) res.setHeader('www-authenticate', challenge);
-    res.setHeader(REASON_HEADER, d.reason);
+    if (expose) res.setHeader(REASON_HEADER, d.reason);
     res.setHeader('content-type', 'application/json');
     res.statusCode = REASONS[d.reason].http;
-    res.end(denyBody(d.reason, d.decisionId));
+    res.end(denyBody(d.reason, d.decisionId, expose));
   }
 }

@@ -1,3 +1,4 @@
+import { hostname, userInfo } from 'node:os';
 import {
   LIST_KINDS,
   parseBlockTarget,
@@ -27,8 +28,20 @@ export interface AdminChange {
   readonly score?: number;
 }
 
+/** Who made a change, for the audit trail: the OS user and host of the process that wrote it. */
+function actor(): { by_user: string; by_host: string } {
+  let user: string;
+  try {
+    user = userInfo().username;
+  } catch {
+    // No passwd entry (a container running as an arbitrary uid): the uid still says who.
+    user = `uid:${process.getuid?.() ?? '?'}`;
+  }
+  return { by_user: user, by_host: hostname() };
+}
+
 function audit(data: DataClient, keys: KeySpace, type: string, fields: Record<string, unknown>): Promise<void> {
-  return pushAlert(data, keys, { type, ...fields, at: new Date().toISOString(), source: 'zt-authz-admin' });
+  return pushAlert(data, keys, { type, ...fields, at: new Date().toISOString(), source: 'zt-authz-admin', ...actor() });
 }
 
 export async function adminSuspend(data: DataClient, keys: KeySpace, sub: string, ttlS: number, reason?: string): Promise<AdminChange> {
@@ -81,6 +94,15 @@ export async function adminRisk(data: DataClient, keys: KeySpace, sub: string, s
   if (res === null || failed !== undefined) throw failed?.[0] ?? new Error('MULTI aborted');
   await audit(data, keys, 'admin_risk', { user: id, score, ...(ttlS === undefined ? {} : { ttl_s: ttlS }) });
   return { kind: 'user_risk', id, key, score, ...(ttlS === undefined ? {} : { ttlS }) };
+}
+
+/** Clears a live risk score: the user is judged on the token's own score again. */
+export async function adminUnrisk(data: DataClient, keys: KeySpace, sub: string): Promise<AdminChange> {
+  const id = validateUser(sub);
+  const key = keys.key('user_risk', id);
+  const n = await data.del(key);
+  await audit(data, keys, 'admin_unrisk', { user: id });
+  return { kind: 'user_risk', id, key, existed: n > 0 };
 }
 
 export interface ListedEntry {

@@ -45,7 +45,7 @@ describe('zt-authz CLI', () => {
     expect(r.stderr).toContain('identity.issuers.0.audiences');
     expect(r.stderr).toContain('ordrs');
     const redis = join(dir, 'redis.yaml');
-    writeFileSync(redis, 'identity:\n  development_keys: true\nstate:\n  backend: redis\n');
+    writeFileSync(redis, 'identity:\n  issuers: [{ issuer: "https://idp", audiences: [a], keys: { jwks_uri: "https://idp/jwks" } }]\nstate:\n  backend: redis\n');
     const r2 = runCli(['check-config', redis]);
     expect(r2.code).toBe(1);
     expect(r2.stderr).toContain('state.redis: backend redis needs url, sentinel or cluster');
@@ -113,6 +113,8 @@ describe('zt-authz CLI', () => {
     const clients = Array.from({ length: 4 }, () => authzClient(s.grpcAddress, { 'grpc.use_local_subchannel_pool': 1 }));
     try {
       await waitFor(() => s.logs.filter((l) => l.msg === 'zt-authz listening').length >= 2, 15_000, 'two workers listening');
+      // Two workers with in-memory state each hold their own lists: said loudly, once.
+      expect(s.logs.filter((l) => l.level === 40 && String(l.msg).includes('WITH THE IN-MEMORY STORE'))).toHaveLength(1);
       const prefixes = new Set<string>();
       for (const c of clients) {
         for (let i = 0; i < 3; i++) {

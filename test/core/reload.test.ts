@@ -7,13 +7,13 @@ import { signDevToken } from '../../src/identity/dev-token.js';
 import { authzClient, checkRequest } from '../helpers/grpc.js';
 import { startServe } from '../helpers/cli.js';
 import { startTestServer, waitFor, type TestServer } from '../helpers/server.js';
+import { jwksOf, makeKey } from '../helpers/tokens.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'zt-reload-'));
 const file = join(dir, 'config.yaml');
 
 /** Two policies that disagree about /api/orders, so a request shows which one is active. */
 const policy = (ordersClassification: string) => `
-identity: { development_keys: true }
 state: { remediation: { enabled: false } }
 policy:
   resources:
@@ -29,9 +29,10 @@ let token: string;
 
 beforeAll(async () => {
   writeFileSync(file, OPEN);
-  const loaded = loadConfig({ file, env: {} });
+  const loadOptions = { env: {}, dev: true, flags: { grpc: '127.0.0.1:0', http: '127.0.0.1:0' } };
+  const loaded = loadConfig({ ...loadOptions, file });
   if (!loaded.ok) throw new Error(loaded.errors.join('\n'));
-  srv = await startTestServer(loaded.config, { configFile: file });
+  srv = await startTestServer(loaded.config, { configFile: file, loadOptions });
   token = await signDevToken({ sub: 'alice', ttlS: 600, claims: { allowed_resources: ['orders'], clearance_level: 'internal' } });
 });
 afterAll(async () => {
@@ -94,7 +95,7 @@ describe('reload triggers of the real process', () => {
   it('SIGHUP and a change to the file both reload; a broken file keeps the old policy', async () => {
     const f = join(dir, 'process.yaml');
     writeFileSync(f, OPEN);
-    const s = await startServe(['--config', f]);
+    const s = await startServe(['--dev', '--config', f]);
     const client = authzClient(s.grpcAddress);
     const decide = async () => (await client.check(checkRequest({ token }))).response?.status.message || 'allowed';
     try {
@@ -112,6 +113,12 @@ describe('reload triggers of the real process', () => {
       writeFileSync(f, OPEN);
       s.proc.kill('SIGHUP');
       await waitFor(async () => (await decide()) === 'allowed', 10_000, 'SIGHUP reload');
+      // Restoring a good file after a refused one is said, not only the refusal.
+      await waitFor(() => s.logs.some((l) => l.msg === 'config reloaded: a good file replaces the refused one'), 10_000, 'restore logged');
+      // The reload re-applied --dev, --grpc and --http: nothing but the policy changed, and nothing else is claimed.
+      const reloads = s.logs.filter((l) => String(l.msg).startsWith('config reloaded'));
+      expect(reloads.every((l) => JSON.stringify(l.changed) === '["policy"]')).toBe(true);
+      expect(s.logs.some((l) => String(l.msg).includes('takes effect on restart'))).toBe(false);
     } finally {
       client.close();
       s.proc.kill('SIGTERM');
@@ -123,10 +130,15 @@ describe('reload triggers of the real process', () => {
 describe('config metrics name what serves', () => {
   it('a reload refused for its keys leaves build_info on the serving hash and last_reload_success at 0', async () => {
     const f = join(dir, 'metrics.yaml');
-    writeFileSync(f, OPEN);
-    const loaded = loadConfig({ file: f, env: {} });
+    // A real (file) key set, so the refused reload below can point its issuer at a missing one.
+    const jwksFile = join(dir, 'metrics-jwks.json');
+    writeFileSync(jwksFile, JSON.stringify(jwksOf(makeKey('ES256', 'metrics'))));
+    const withKeys = (path: string) => `${OPEN}\nidentity:\n  issuers:\n    - { issuer: https://idp.example, audiences: [api], algorithms: [ES256], keys: { jwks_file: ${path} } }\n`;
+    writeFileSync(f, withKeys(jwksFile));
+    const loadOptions = { env: {}, flags: { grpc: '127.0.0.1:0', http: '127.0.0.1:0' } };
+    const loaded = loadConfig({ ...loadOptions, file: f });
     if (!loaded.ok) throw new Error(loaded.errors.join('\n'));
-    const s = await startTestServer(loaded.config, { configFile: f });
+    const s = await startTestServer(loaded.config, { configFile: f, loadOptions });
     const scrape = async () => (await fetch(`${s.httpUrl}/metrics`)).text();
     try {
       const serving = s.app.policyHash;
@@ -136,7 +148,7 @@ describe('config metrics name what serves', () => {
       const startedAt = Number(/zt_authz_config_last_reload_success_timestamp_seconds (\d+)/.exec(before)?.[1]);
       expect(Math.abs(startedAt - Date.now() / 1000)).toBeLessThan(600);
       // Valid config, but its issuer's key file does not exist: the policy compiles, the keys never load.
-      writeFileSync(f, `${OPEN}\n`.replace('identity: { development_keys: true }', `identity:\n  issuers:\n    - { issuer: https://idp.example, audiences: [api], jwks_file: ${join(dir, 'missing.json')} }`));
+      writeFileSync(f, withKeys(join(dir, 'missing.json')));
       const refused = await s.app.reload();
       expect(refused.ok).toBe(false);
       const after = await scrape();
@@ -146,7 +158,7 @@ describe('config metrics name what serves', () => {
       expect(after).toMatch(/zt_authz_config_last_reload_success 0\n/);
       expect(after).toMatch(/zt_authz_config_restart_required 0\n/);
       // A later good reload that changes a restart-only section applies the policy and says a restart is due.
-      writeFileSync(f, `${LOCKED}\nserver: { decision_timeout_ms: 120 }\n`);
+      writeFileSync(f, `${withKeys(jwksFile).replace(OPEN, LOCKED)}server: { decision_timeout_ms: 120 }\n`);
       const applied = await s.app.reload();
       expect(applied.ok).toBe(true);
       const last = await scrape();

@@ -21,7 +21,11 @@ const viaEncoder = (r: Responder, d: Decision) => toObj(CheckResponse.decode(r.e
 const defaults = policySchema.parse({}).headers;
 type Responder = { headers: typeof defaults; envoy: EnvoyResponder };
 const responder = (headers: typeof defaults): Responder => ({ headers, envoy: new EnvoyResponder(headers) });
-const responders = [responder(defaults), responder({ ...defaults, user_id: 'x-end-user', strip_authorization: true })];
+const responders = [
+  responder(defaults),
+  responder({ ...defaults, user_id: 'x-end-user', strip_authorization: true }),
+  responder({ ...defaults, expose_reason: false }),
+];
 
 const long = 'x'.repeat(300);
 const decisions: Decision[] = [

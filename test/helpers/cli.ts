@@ -20,8 +20,10 @@ export interface ServeProcess {
 }
 
 /** Starts `zt-authz serve` as a real process on ephemeral ports and waits for its listening line. */
-export function startServe(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ServeProcess> {
-  const proc = spawn(process.execPath, [CLI, 'serve', '--grpc', '127.0.0.1:0', '--http', '127.0.0.1:0', ...args], {
+export function startServe(args: string[], env: NodeJS.ProcessEnv = {}, opts: { noPortFlags?: boolean } = {}): Promise<ServeProcess> {
+  // noPortFlags: the caller names free ports through ZT_AUTHZ_GRPC / ZT_AUTHZ_HTTP instead.
+  const ports = opts.noPortFlags ? [] : ['--grpc', '127.0.0.1:0', '--http', '127.0.0.1:0'];
+  const proc = spawn(process.execPath, [CLI, 'serve', ...ports, ...args], {
     env: { ...process.env, ...env },
   });
   const logs: Record<string, unknown>[] = [];

@@ -63,13 +63,16 @@ export function referenceCheckResponse(headers: PolicyConfig['headers'], d: Deci
     if (d.shadowed && d.shadowed.length > 0) ok.response_headers_to_add = [opt(SHADOW_HEADER, d.shadowed.join(','))];
     return { status: { code: GrpcCode.OK, message: '' }, ok_response: ok, dynamic_metadata: metadata };
   }
-  const denyHeaders = [opt('content-type', 'application/json'), opt(REASON_HEADER, d.reason), opt(headers.decision_id, d.decisionId)];
-  const challenge = bearerChallenge(d);
+  const expose = headers.expose_reason !== false;
+  const denyHeaders = [opt('content-type', 'application/json')];
+  if (expose) denyHeaders.push(opt(REASON_HEADER, d.reason));
+  denyHeaders.push(opt(headers.decision_id, d.decisionId));
+  const challenge = bearerChallenge(d, expose);
   if (challenge) denyHeaders.push(opt('www-authenticate', challenge));
   const spec = REASONS[d.reason];
   return {
     status: { code: spec.grpc, message: d.reason },
-    denied_response: { status: { code: spec.http }, headers: denyHeaders, body: denyBody(d.reason, d.decisionId) },
+    denied_response: { status: { code: spec.http }, headers: denyHeaders, body: denyBody(d.reason, d.decisionId, expose) },
     dynamic_metadata: metadata,
   };
 }

@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir, userInfo } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { freePort, startRedis, type RedisProcess } from '../helpers/redis.js';
@@ -119,6 +122,53 @@ describe('admin CLI', () => {
     expect(res.code).toBe(1);
     expect(res.err).toMatch(/Redis error/);
     expect(Date.now() - t).toBeLessThan(5000);
+  });
+
+  it('reads the Redis URL and key prefix from --config; --redis and --prefix still win', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'zt-admin-'));
+    const cfg = join(dir, 'config.yaml');
+    writeFileSync(
+      cfg,
+      `identity:\n  issuers: [{ issuer: https://idp.example.com, audiences: [a], keys: { jwks_uri: https://idp.example.com/j } }]\nstate:\n  backend: redis\n  redis: { url: ${JSON.stringify(redis.url)}, key_prefix: 'cfg:' }\n`,
+    );
+    expect((await admin('suspend', 'dana', '--config', cfg)).code).toBe(0);
+    expect(await r.exists('cfg:suspended_user:dana')).toBe(1);
+    expect((await admin('suspend', 'erin', '--config', cfg, '--prefix', 'other:')).code).toBe(0);
+    expect(await r.exists('other:suspended_user:erin')).toBe(1);
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(bad, 'state: { backend: redis, redis: { url: nope } }\n');
+    const res = await admin('list', '--config', bad);
+    expect(res.code).toBe(2);
+    expect(res.err.trim().split('\n')).toHaveLength(1);
+    expect(res.err).toContain('invalid config');
+  });
+
+  it('errors are one line naming the command once; --ttl -5 gets our message', async () => {
+    for (const argv of [['suspend'], ['block', '10.0.0.1', '--ttl', '-5'], ['suspend', 'bob', '--bogus'], ['risk', 'alice', '2']]) {
+      const res = await admin(...argv, ...url);
+      expect(res.code, argv.join(' ')).toBe(2);
+      expect(res.err.trim().split('\n'), argv.join(' ')).toHaveLength(1);
+      expect(res.err.match(new RegExp(`${argv[0]}:`, 'g')), argv.join(' ')).toHaveLength(1);
+    }
+    expect((await admin('suspend', ...url)).err).toBe('zt-authz suspend: expected <user> (zt-authz suspend --help for usage)\n');
+    expect((await admin('block', '10.0.0.1', '--ttl', '-5', ...url)).err).toContain('invalid --ttl "-5": expected whole seconds');
+  });
+
+  it('unrisk clears a live risk score; list --json has one ttl_s field; alerts record the OS user and host', async () => {
+    await admin('risk', 'frank', '0.95', '--ttl', '300', ...url);
+    await admin('risk', 'gina', '0.5', ...url);
+    const listed = JSON.parse((await admin('list', '--json', ...url)).out) as Record<string, unknown>[];
+    const frank = listed.find((e) => e.id === 'frank')!;
+    expect(Object.keys(frank).sort()).toEqual(['id', 'kind', 'score', 'ttl_s']);
+    expect(frank.ttl_s).toBeGreaterThan(290);
+    expect(listed.find((e) => e.id === 'gina')!.ttl_s).toBeNull();
+    const cleared = await admin('unrisk', 'frank', ...url);
+    expect(cleared).toMatchObject({ code: 0, err: '' });
+    expect(cleared.out).toContain('risk cleared: user_risk:frank');
+    expect(await r.exists('user_risk:frank')).toBe(0);
+    expect((await admin('unrisk', 'frank', ...url)).out).toContain('(was not set)');
+    const alert = JSON.parse((await r.lindex('security_alerts', 0)) ?? '{}') as Record<string, unknown>;
+    expect(alert).toMatchObject({ type: 'admin_unrisk', user: 'frank', by_user: userInfo().username, by_host: hostname() });
   });
 
   it('prints help', async () => {

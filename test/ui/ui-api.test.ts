@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +15,7 @@ import { startServe, type ServeProcess } from '../helpers/cli.js';
 import { authzClient, checkRequest, responseHeader, type AuthzClient } from '../helpers/grpc.js';
 import { startRedis, type RedisProcess } from '../helpers/redis.js';
 import { startTestServer, waitFor, type TestServer } from '../helpers/server.js';
+import { jwksOf, makeKey } from '../helpers/tokens.js';
 
 /** The page's JSON API: who may read it, what the explain form may do, and the process group. */
 const CLAIMS = { allowed_resources: ['orders'], clearance_level: 'internal' };
@@ -62,8 +66,17 @@ describe('live page: off by default, loopback only unless a token is set', () =>
   });
 
   it('refuses to start on a listener that is not loopback without an access token, and then demands it', async () => {
-    const cfg = { ...withUi(), server: { grpc: { address: '127.0.0.1:0' }, http: { ui: true, address: '0.0.0.0:0' } }, log: { decisions: 'none' } };
-    const loaded = validate(cfg, 'test', true);
+    // The development keys are refused off loopback, so this server has a real (file) key set.
+    const dir = mkdtempSync(join(tmpdir(), 'zt-ui-'));
+    const jwksFile = join(dir, 'jwks.json');
+    writeFileSync(jwksFile, JSON.stringify(jwksOf(makeKey('ES256', 'ui-test'))));
+    const cfg = {
+      ...DEMO_CONFIG,
+      identity: { issuers: [{ issuer: 'https://idp.example', audiences: ['api'], algorithms: ['ES256'], keys: { jwks_file: jwksFile } }] },
+      server: { grpc: { address: '127.0.0.1:0' }, http: { ui: true, address: '0.0.0.0:0' } },
+      log: { decisions: 'none' },
+    };
+    const loaded = validate(cfg, 'test', false);
     if (!loaded.ok) throw new Error(loaded.errors.join('\n'));
     await expect(App.start(loaded, { logger: silentLogger })).rejects.toThrow(/ZT_AUTHZ_UI_TOKEN/);
     const app = await App.start(loaded, { logger: silentLogger, uiAccessToken: 's3cret-ui-token' });

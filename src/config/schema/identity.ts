@@ -65,8 +65,9 @@ export const identitySchema = obj({
     max_age_s: durationSeconds.default(300),
   }).prefault({}),
   /**
-   * Use the bundled development key set and demo issuer. Only the embedded default config sets
-   * this; it is refused together with real issuers.
+   * Use the bundled development key set and demo issuer. Only the embedded demo config and
+   * `serve --dev` set this; a config file that sets it is refused (the keys are public), and so is
+   * any non-loopback listener or real issuer alongside it.
    */
   development_keys: z.boolean().default(false),
 }).prefault({});

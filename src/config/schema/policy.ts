@@ -148,6 +148,11 @@ export const policySchema = obj({
     risk_score: z.string().default('x-risk-score'),
     decision_id: z.string().default('x-auth-decision-id'),
     strip_authorization: z.boolean().default(false),
+    /**
+     * false: denies tell the client only their class (body `{"error":"forbidden",…}`, no
+     * x-zt-authz-reason, no error_description); the reason stays in dynamic metadata, logs and metrics.
+     */
+    expose_reason: z.boolean().default(true),
   }).prefault({}),
 })
   .superRefine((p, ctx) => {
