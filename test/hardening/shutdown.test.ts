@@ -89,7 +89,8 @@ async function start(opts: { graceMs: number; waitMs: number }): Promise<{ s: Se
         return false;
       }
     },
-    20_000,
+    // tsx compiling the server from source, next to a busy suite on two cores: generous.
+    90_000,
     'the serve process to be ready',
   );
   const client = authzClient(`127.0.0.1:${grpcPort}`);
