@@ -418,6 +418,7 @@ export class App {
     const grpcDone = new Promise<void>((resolve) => {
       if (!grpcServer) return resolve();
       const force = setTimeout(() => {
+        this.logger.warn({ grace_ms: graceMs }, 'grace period over; cutting the calls still open');
         grpcServer.forceShutdown();
         resolve();
       }, graceMs);

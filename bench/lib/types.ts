@@ -82,13 +82,6 @@ export interface ScenarioResult {
   readonly notes: string[];
 }
 
-export interface Scenario {
-  readonly name: string;
-  readonly title: string;
-  readonly description: string;
-  run(ctx: import('./context.js').BenchContext): Promise<ScenarioResult>;
-}
-
 export interface BenchReport {
   readonly generated: string;
   readonly command: string;

@@ -4,7 +4,8 @@ import { pairedRatio, ratioRange } from '../lib/stats.js';
 import { writeBody } from '../lib/h2load.js';
 import { benchRequest } from '../lib/requests.js';
 import { mintToken, userClaims } from '../lib/tokens.js';
-import type { Scenario, ScenarioResult } from '../lib/types.js';
+import type { Scenario } from '../lib/scenario.js';
+import type { ScenarioResult } from '../lib/types.js';
 import { grpcFrame } from '../lib/wire.js';
 
 export const allowCachedMemory: Scenario = {

@@ -1,4 +1,4 @@
-import type { Scenario } from '../lib/types.js';
+import type { Scenario } from '../lib/scenario.js';
 import { allowCachedMemory } from './allow-cached-memory.js';
 import { allowCachedRedis } from './allow-cached-redis.js';
 import { uniqueTokens } from './unique-tokens.js';

@@ -5,7 +5,7 @@ import { decisionDelta, histogramPercentiles } from '../lib/metrics.js';
 import { benchRequest } from '../lib/requests.js';
 import { percentileCurve, summarize } from '../lib/stats.js';
 import { mintToken, userClaims } from '../lib/tokens.js';
-import type { Scenario } from '../lib/types.js';
+import type { Scenario } from '../lib/scenario.js';
 import { grpcFrame } from '../lib/wire.js';
 
 /**

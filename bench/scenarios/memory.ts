@@ -4,7 +4,7 @@ import { decisionDelta } from '../lib/metrics.js';
 import { runNodeLoad, writeFrames } from '../lib/node-load.js';
 import { benchRequest } from '../lib/requests.js';
 import { distinctTokens } from '../lib/tokens.js';
-import type { Scenario } from '../lib/types.js';
+import type { Scenario } from '../lib/scenario.js';
 import { grpcFrame } from '../lib/wire.js';
 
 const MB = 1024 * 1024;

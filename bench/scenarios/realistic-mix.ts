@@ -4,7 +4,8 @@ import { decisionDelta } from '../lib/metrics.js';
 import { runNodeLoad, writeFrames } from '../lib/node-load.js';
 import { benchRequest } from '../lib/requests.js';
 import { distinctTokens, forgedToken, mintToken, userClaims } from '../lib/tokens.js';
-import type { Scenario, ScenarioResult } from '../lib/types.js';
+import type { Scenario } from '../lib/scenario.js';
+import type { ScenarioResult } from '../lib/types.js';
 import type { WireCheckRequest } from '../../src/wire/check-request.js';
 import { grpcFrame } from '../lib/wire.js';
 

@@ -7,7 +7,8 @@ import { runNodeLoad, writeFrames } from '../lib/node-load.js';
 import { startNodeChild } from '../lib/proc.js';
 import { benchRequest } from '../lib/requests.js';
 import { distinctTokens, type BenchAlg } from '../lib/tokens.js';
-import type { Scenario, ScenarioResult, Target } from '../lib/types.js';
+import type { Scenario } from '../lib/scenario.js';
+import type { ScenarioResult, Target } from '../lib/types.js';
 import type { VerifyRates } from '../lib/verify-rate-child.js';
 import { grpcFrame } from '../lib/wire.js';
 

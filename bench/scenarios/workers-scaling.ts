@@ -4,7 +4,7 @@ import { writeBody } from '../lib/h2load.js';
 import { benchRequest } from '../lib/requests.js';
 import { pairedRatio, ratioRange } from '../lib/stats.js';
 import { mintToken, userClaims } from '../lib/tokens.js';
-import type { Scenario } from '../lib/types.js';
+import type { Scenario } from '../lib/scenario.js';
 import { grpcFrame } from '../lib/wire.js';
 
 /**

@@ -170,3 +170,45 @@ describe('config metrics name what serves', () => {
     }
   });
 });
+
+describe('one config per request', () => {
+  it('a request waiting on a key refetch is answered by the config it started under, though a reload lands meanwhile', async () => {
+    const { startJwksServer } = await import('../helpers/jwks-server.js');
+    const { jwksOf, makeKey, tokenFactory } = await import('../helpers/tokens.js');
+    const { validate } = await import('../../src/config/load.js');
+    const k1 = makeKey('RS256', 'k1');
+    const k2 = makeKey('RS256', 'k2');
+    const jwks = await startJwksServer({ jwks: jwksOf(k1) });
+    const config = (decisionHeader: string) => ({
+      server: { grpc: { address: '127.0.0.1:0' }, http: { address: '127.0.0.1:0' }, decision_timeout_ms: 20_000 },
+      log: { decisions: 'none' as const },
+      identity: { issuers: [{ issuer: jwks.issuer, audiences: ['orders-api'], keys: { jwks_uri: jwks.jwksUri, fetch_timeout_ms: 10_000, unknown_kid_cooldown_s: 0, unknown_kid_wait_ms: 3000 } }] },
+      state: { backend: 'memory' as const, remediation: { enabled: false } },
+      policy: { headers: { decision_id: decisionHeader }, resources: { orders: { sensitivity: 'low' as const, classification: 'public' as const } }, routes: [{ prefix: '/', resource: 'orders' }] },
+    });
+    const s = await startTestServer(config('x-decision-a'));
+    try {
+      const before = jwks.count('/jwks.json');
+      jwks.setFault('hang');
+      // k2 is not in the set: the call waits (up to unknown_kid_wait_ms) on a refetch that hangs.
+      const waiting = s.client.check(checkRequest({ token: tokenFactory(jwks.issuer, 'orders-api').mint({ key: k2, claims: { allowed_resources: ['orders'] } }) }), { deadlineMs: 20_000 });
+      await waitFor(() => jwks.count('/jwks.json') > before, 10_000, 'the refetch the call waits on');
+      const next = validate(config('x-decision-b'), 'test', false);
+      if (!next.ok) throw new Error(next.errors.join('\n'));
+      expect((await s.app.apply(next)).ok).toBe(true);
+      const r = await waiting;
+      expect(r.response?.status.message).toBe('token_invalid');
+      const names = r.response!.denied_response!.headers.map((h) => h.header.key);
+      // Decided and answered by the first config alone: its decision header, not the new one.
+      expect(names).toContain('x-decision-a');
+      expect(names).not.toContain('x-decision-b');
+      // A call that starts now is served by the new config.
+      jwks.setFault('none');
+      const later = await s.client.check(checkRequest({ token: 'x.y.z' }));
+      expect(later.response!.denied_response!.headers.map((h) => h.header.key)).toContain('x-decision-b');
+    } finally {
+      await s.stop();
+      await jwks.close();
+    }
+  });
+});

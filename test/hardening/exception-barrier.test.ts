@@ -12,7 +12,7 @@ import { demoWith, expectStillServing, goodDevToken, goodRequest, watchUnhandled
  * the fuzzers became a test of its own), so these tests put a throwing part into the running App
  * through its internals. This is the one place in the suite where a fake is justified: the barrier
  * exists for bugs we do not know of yet, and a fake is the only way to have one on demand.
- * Everything else is real: the gRPC socket, the client, the checker, the responder.
+ * Everything else is real: the gRPC socket, the client, the pipeline, the responder.
  */
 let srv: TestServer;
 let good: string;
@@ -20,16 +20,20 @@ let unhandled: ReturnType<typeof watchUnhandled>;
 let restore: (() => void) | undefined;
 
 interface Internals {
-  active: Record<string, unknown>;
-  authenticator: Record<string, unknown>;
+  active: Record<string, unknown> & { authenticator: object };
+  assemble(compiled: Record<string, unknown>, authenticator: unknown): Internals["active"];
 }
 const internals = (app: App) => app as unknown as Internals;
 
-/** Swaps part of the App's active set (policy, checker, envoy responder) until the test ends. */
-function replaceActive(part: string, value: unknown): void {
+/**
+ * Swaps part of the App's active set until the test ends: the pipeline or a responder as is, the
+ * policy or the authenticator by assembling a pipeline around it (engines hold theirs).
+ */
+function replaceActive(part: 'policy' | 'authenticator' | 'pipeline' | 'envoy' | 'http', value: unknown): void {
   const app = internals(srv.app);
   const before = app.active;
-  app.active = { ...before, [part]: value };
+  const swapped = { ...before, [part]: value };
+  app.active = part === 'policy' || part === 'authenticator' ? app.assemble(swapped, swapped.authenticator) : swapped;
   restore = () => (app.active = before);
 }
 
@@ -71,12 +75,9 @@ describe('exception barrier', () => {
   });
 
   it('an authenticator whose verification rejects (async path)', async () => {
-    const app = internals(srv.app);
-    const real = app.authenticator;
-    const fake = Object.create(real) as Record<string, unknown>;
+    const fake = Object.create(internals(srv.app).active.authenticator) as Record<string, unknown>;
     fake.authenticate = () => Promise.reject(new Error('key store exploded'));
-    app.authenticator = fake;
-    restore = () => (app.authenticator = real);
+    replaceActive('authenticator', fake);
     await expectInternalErrorDeny();
   });
 
@@ -90,17 +91,17 @@ describe('exception barrier', () => {
     await expectInternalErrorDeny();
   });
 
-  it('a checker that throws before it can build a decision (the transport barrier)', async () => {
-    replaceActive('checker', {
-      checkWire() {
+  it('a pipeline that throws before it can build a decision (the transport barrier)', async () => {
+    replaceActive('pipeline', {
+      decideWire() {
         throw new RangeError('Maximum call stack size exceeded');
       },
     });
     await expectInternalErrorDeny();
   });
 
-  it('a checker whose promise rejects (the transport barrier, async)', async () => {
-    replaceActive('checker', { checkWire: () => Promise.reject(new Error('late failure')) });
+  it('a pipeline whose promise rejects (the transport barrier, async)', async () => {
+    replaceActive('pipeline', { decideWire: () => Promise.reject(new Error('late failure')) });
     await expectInternalErrorDeny();
   });
 
