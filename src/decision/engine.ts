@@ -103,6 +103,7 @@ export class DecisionEngine {
       challenge: outcome.challenge,
       detail: outcome.detail,
       shadowed: outcome.shadowed,
+      claimHeaders: outcome.claimHeaders,
     };
   }
 

@@ -63,6 +63,8 @@ export class EnvoyResponder {
   private readonly denyHttpStatus = new Map<Reason, { code: number }>();
   private readonly removeWithUser: string[];
   private readonly removeWithoutUser: string[];
+  /** policy.headers.claims names: set from the token on an allow, removed whenever not set. */
+  private readonly claimHeaderNames: readonly string[];
 
   constructor(private readonly headers: PolicyConfig['headers']) {
     for (const [reason, spec] of Object.entries(REASONS) as [Reason, (typeof REASONS)[Reason]][]) {
@@ -70,9 +72,10 @@ export class EnvoyResponder {
       this.denyHttpStatus.set(reason, { code: spec.http });
     }
     const strip = headers.strip_authorization ? ['authorization'] : [];
+    this.claimHeaderNames = Object.keys(headers.claims);
     // Headers we set are overwritten; the ones we do not set must still not arrive from the client.
     this.removeWithUser = [...strip];
-    this.removeWithoutUser = [headers.user_id, ...strip];
+    this.removeWithoutUser = [headers.user_id, ...this.claimHeaderNames, ...strip];
     this.wire = this.precompute();
   }
 
@@ -89,6 +92,7 @@ export class EnvoyResponder {
       this.header(w, F.okHeaders, k.decisionIdHeader, d.decisionId);
       w.raw(this.riskFields(d.riskScore ?? 0).header);
       if (d.sub) this.header(w, F.okHeaders, k.userHeader, d.sub);
+      if (d.sub && this.claimHeaderNames.length > 0) this.claimHeaders(w, d.claimHeaders);
       w.raw(d.sub ? this.wire.removeWithUser : this.wire.removeWithoutUser);
       if (d.shadowed && d.shadowed.length > 0) this.header(w, F.okResponseHeaders, k.shadowHeader, d.shadowed.join(','));
       w.end();
@@ -108,6 +112,26 @@ export class EnvoyResponder {
     if (d.resource) w.raw(this.resourceEntry(d.resource));
     return w.end().finish();
   }
+
+  /** The claim headers this decision carries, and a removal for each configured one it does not. */
+  private claimHeaders(w: PbWriter, pairs: Decision['claimHeaders']): void {
+    for (const name of this.claimHeaderNames) {
+      const pair = pairs?.find((p) => p[0] === name);
+      if (pair === undefined) w.string(F.okHeadersToRemove, name);
+      else this.header(w, F.okHeaders, this.claimKey(name), pair[1]);
+    }
+  }
+
+  private claimKey(name: string): Buffer {
+    let k = this.claimKeys.get(name);
+    if (k === undefined) {
+      k = keyField(1, name);
+      this.claimKeys.set(name, k);
+    }
+    return k;
+  }
+
+  private readonly claimKeys = new Map<string, Buffer>();
 
   /** HeaderValueOption {header: {key, value}, append_action}; `key` is the pre-encoded key field. */
   private header(w: PbWriter, field: number, key: Buffer, value: string): void {
@@ -192,10 +216,16 @@ export class EnvoyResponder {
         opt(this.headers.risk_score, String(d.riskScore ?? 0)),
       ];
       if (d.sub) upstream.push(opt(this.headers.user_id, d.sub));
-      const ok: NonNullable<WireCheckResponse['ok_response']> = {
-        headers: upstream,
-        headers_to_remove: d.sub ? this.removeWithUser : this.removeWithoutUser,
-      };
+      const remove: string[] = [];
+      if (d.sub) {
+        for (const name of this.claimHeaderNames) {
+          const pair = d.claimHeaders?.find((p) => p[0] === name);
+          if (pair === undefined) remove.push(name);
+          else upstream.push(opt(name, pair[1]));
+        }
+      }
+      remove.push(...(d.sub ? this.removeWithUser : this.removeWithoutUser));
+      const ok: NonNullable<WireCheckResponse['ok_response']> = { headers: upstream, headers_to_remove: remove };
       if (d.shadowed && d.shadowed.length > 0) ok.response_headers_to_add = [opt(SHADOW_HEADER, d.shadowed.join(','))];
       return { status: this.okStatus, ok_response: ok, dynamic_metadata: metadata };
     }
