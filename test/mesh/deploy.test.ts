@@ -89,6 +89,8 @@ describe('deploy/ files', () => {
   it('has no orphan YAML: every file is a kustomization, a resource, a generator input or a mesh config', () => {
     const used = new Set([...builds.values()].flatMap((b) => [...b.files]));
     for (const f of MESH_FILES) used.add(join(DEPLOY, f));
+    // zt-authz example configs, each checked by check-config in test/policy/idp-examples.test.ts.
+    for (const f of walk(join(DEPLOY, 'examples'))) used.add(f);
     const yamls = walk(DEPLOY).filter((f) => /\.ya?ml$/.test(f));
     for (const f of yamls) expect(used, relative(DEPLOY, f)).toContain(f);
   });
