@@ -25,7 +25,12 @@ const CONFIGS = {
         { issuer: 'https://b.example', audiences: ['x'], keys, token_header: 'host' },
       ],
     },
-    policy: { risk: { device: { header: 'X-Device-OK' } } },
+    policy: {
+      risk: { device: { header: 'X-Device-OK' } },
+      // `when` conditions read request headers with literal keys only: these are kept too.
+      resources: { a: { when: 'request.headers["x-tenant"] == "t" || "x-flag" in request.headers' } },
+      routes: [{ prefix: '/', resource: 'a', when: 'has(request.headers.xroute) || true' }],
+    },
   }),
 };
 
@@ -59,11 +64,11 @@ const httpRequest = (...parts: Buffer[]) => ld(1, ld(4, ld(2, ...parts)));
 describe('wanted headers', () => {
   it('are the headers normalisation falls back to, the issuers\u2019 token headers and the device header', () => {
     expect(wantedHeaderNames(CONFIGS.demo).sort()).toEqual([':authority', ':method', ':path', ':scheme', 'authorization', 'host', 'x-forwarded-for', 'x-request-id']);
-    expect(wantedHeaderNames(CONFIGS.custom)).toEqual(expect.arrayContaining(['x-token', 'host', 'x-device-ok', 'x-forwarded-for']));
+    expect(wantedHeaderNames(CONFIGS.custom)).toEqual(expect.arrayContaining(['x-token', 'host', 'x-device-ok', 'x-forwarded-for', 'x-tenant', 'x-flag', 'xroute']));
     expect(wantedHeaderNames(CONFIGS.custom)).not.toContain('authorization');
   });
 
-  const readByChecks = { demo: ['authorization', 'x-forwarded-for'], custom: ['x-token', 'host', 'x-device-ok', 'x-forwarded-for'] };
+  const readByChecks = { demo: ['authorization', 'x-forwarded-for'], custom: ['x-token', 'host', 'x-device-ok', 'x-forwarded-for', 'x-tenant', 'x-flag', 'xroute'] };
   for (const name of ['demo', 'custom'] as const) {
     it(`(${name} config) leave the checks the same request as decoding every header, on generated requests`, () => {
       const wanted = WantedHeaders.of(CONFIGS[name]);

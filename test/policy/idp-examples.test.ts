@@ -1,4 +1,5 @@
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
@@ -34,6 +35,15 @@ describe('deploy/examples/idp', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/OK \(policy hash [0-9a-f]{12}\)/);
+  });
+
+  it('check-config reports a CEL type error with the path of the expression', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'zt-idp-')), 'broken.yaml');
+    const text = readFileSync(join(DIR, 'keycloak.yaml'), 'utf8');
+    writeFileSync(file, text.replace(`'request.headers["x-tenant"] == claims.tenant'`, `'request.headers["x-tenant"] == 7 + "x"'`));
+    const r = runCli(['check-config', file]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/- policy\.resources\.orders\.when\.0: type error/);
   });
 });
 
