@@ -90,7 +90,10 @@ export function ipIn(ip: string, cidr: string): boolean {
   return addr.v === net.v && networkKey(addr, net.prefix) === net.key;
 }
 
-const env = new Environment({ limits: LIMITS, unlistedVariablesAreDyn: false })
+/** Mixed-type list and map literals as the spec allows them (the conformance suite has many). */
+export const CEL_ENV_OPTIONS = { limits: LIMITS, unlistedVariablesAreDyn: false, homogeneousAggregateLiterals: false } as const;
+
+const env = new Environment(CEL_ENV_OPTIONS)
   .registerType('zt.Request', {
     ctor: RequestVars,
     fields: { method: 'string', path: 'string', host: 'string', headers: 'map<string, string>', ip: 'string' },
