@@ -1,5 +1,6 @@
 import { type ASTNode, Environment } from '@marcbachmann/cel-js';
 import { networkKey, parseCidr, parseIp, type ParsedCidr } from '../ip.js';
+import { ZoneClock } from './time-window.js';
 
 /**
  * CEL `when` conditions. The library is @marcbachmann/cel-js: on this hot path it evaluated a
@@ -93,6 +94,46 @@ export function ipIn(ip: string, cidr: string): boolean {
 /** Mixed-type list and map literals as the spec allows them (the conformance suite has many). */
 export const CEL_ENV_OPTIONS = { limits: LIMITS, unlistedVariablesAreDyn: false, homogeneousAggregateLiterals: false } as const;
 
+/**
+ * Local wall-clock parts of a timestamp in an IANA zone. The library's `getHours(tz)` formats the
+ * date through Intl on every call (bench/cel-cost.ts: about a hundred times the cost of the
+ * whole rest of a condition); these read a ZoneClock, which looks the offset up once per minute.
+ */
+const clocks = new Map<string, ZoneClock>();
+const MAX_CLOCKS = 64;
+
+function clockOf(tz: string): ZoneClock {
+  let c = clocks.get(tz);
+  if (c === undefined) {
+    c = new ZoneClock(tz); // throws RangeError on an unknown zone: an evaluation error, so condition_error
+    if (clocks.size < MAX_CLOCKS) clocks.set(tz, c);
+  }
+  return c;
+}
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 86_400_000;
+const BIG = Array.from({ length: 1440 }, (_, i) => BigInt(i));
+
+/** Minutes since local midnight, 0-1439. */
+function localMinutes(ts: Date, tz: string): bigint {
+  const local = clockOf(tz).localMs(ts.getTime());
+  return BIG[Math.floor((((local % DAY_MS) + DAY_MS) % DAY_MS) / 60_000)]!;
+}
+
+function localHour(ts: Date, tz: string): bigint {
+  const local = clockOf(tz).localMs(ts.getTime());
+  return BIG[Math.floor((((local % DAY_MS) + DAY_MS) % DAY_MS) / HOUR_MS)]!;
+}
+
+/** 0 is Sunday, as CEL's getDayOfWeek. 1970-01-01 was a Thursday. */
+function localWeekday(ts: Date, tz: string): bigint {
+  const days = Math.floor(clockOf(tz).localMs(ts.getTime()) / DAY_MS);
+  return BIG[(((days + 4) % 7) + 7) % 7]!;
+}
+
+const TIME_FUNCTIONS = new Set(['local_hour', 'local_minutes', 'local_weekday']);
+
 const env = new Environment(CEL_ENV_OPTIONS)
   .registerType('zt.Request', {
     ctor: RequestVars,
@@ -112,7 +153,10 @@ const env = new Environment(CEL_ENV_OPTIONS)
   .registerVariable('principal', 'string')
   .registerVariable('resource', 'zt.Resource')
   .registerVariable('now', 'google.protobuf.Timestamp')
-  .registerFunction('ip_in(string, string): bool', ipIn);
+  .registerFunction('ip_in(string, string): bool', ipIn)
+  .registerFunction('local_hour(google.protobuf.Timestamp, string): int', localHour)
+  .registerFunction('local_minutes(google.protobuf.Timestamp, string): int', localMinutes)
+  .registerFunction('local_weekday(google.protobuf.Timestamp, string): int', localWeekday);
 
 export interface CompiledCondition {
   /** Where it is in the config, e.g. `policy.routes.3.when.0`. */
@@ -193,6 +237,13 @@ function walk(node: ASTNode, parent: ASTNode | undefined, facts: Facts, fail: (m
         const c = parseCidr(args[1].args);
         if (c === undefined) fail(`ip_in: ${JSON.stringify(args[1].args)} is not a CIDR`);
         cidrCache.set(args[1].args, c!);
+      }
+      if (TIME_FUNCTIONS.has(name) && args[1]?.op === 'value' && typeof args[1].args === 'string') {
+        try {
+          clockOf(args[1].args);
+        } catch {
+          fail(`${name}: unknown IANA time zone ${JSON.stringify(args[1].args)}`);
+        }
       }
       let cost = 1;
       for (const x of args) cost += walk(x, node, facts, fail);

@@ -91,7 +91,24 @@ describe('when: CEL conditions', () => {
     expect(at('')).toBe('condition_error');
   });
 
+  it('local_hour, local_minutes and local_weekday agree with CEL getHours/getMinutes/getDayOfWeek, across a DST change', () => {
+    const p = compile(
+      base({
+        when:
+          'local_hour(now, "Europe/Berlin") == now.getHours("Europe/Berlin") && local_weekday(now, "Europe/Berlin") == now.getDayOfWeek("Europe/Berlin") && local_minutes(now, "Europe/Berlin") == 60 * now.getHours("Europe/Berlin") + now.getMinutes("Europe/Berlin")',
+      }),
+    );
+    // Around the 2030-03-31 spring-forward (01:00 UTC) and a Sunday-to-Monday midnight.
+    for (const iso of ['2030-03-31T00:59:00Z', '2030-03-31T01:00:00Z', '2030-03-17T23:30:00Z', '2030-10-27T00:30:00Z', '2030-10-27T01:30:00Z']) {
+      expect(evaluate(p, { req: { path: '/api/orders' }, identity: caller(), nowMs: Date.parse(iso) }).reason, iso).toBe('allowed');
+    }
+    const office = compile(base({ when: 'local_minutes(now, "Europe/Berlin") >= 510 && local_weekday(now, "Europe/Berlin") == 3' }));
+    expect(evaluate(office, { req: { path: '/api/orders' }, identity: caller(), nowMs: Date.parse('2026-03-04T07:30:00Z') }).reason).toBe('allowed');
+    expect(evaluate(office, { req: { path: '/api/orders' }, identity: caller(), nowMs: Date.parse('2026-03-04T07:29:00Z') }).reason).toBe('condition_failed');
+  });
+
   it.each([
+    ['unknown time zone', 'local_hour(now, "Mars/Olympus") > 1', /unknown IANA time zone/],
     ['syntax', 'request.method ==', /^policy\.resources\.orders\.when\.0: syntax error/],
     ['unknown variable', 'user.name == "x"', /^policy\.resources\.orders\.when\.0: type error/],
     ['unknown field', 'request.verb == "GET"', /^policy\.resources\.orders\.when\.0: type error/],
