@@ -28,6 +28,10 @@ export interface Identity {
   readonly issuer: string;
   readonly sub: string;
   readonly claims: Readonly<Record<string, unknown>>;
+  /** The issuer's `claims.roles` paths merged, resolved once when the token is verified. */
+  readonly roles?: readonly string[];
+  /** The issuer's `claims.scopes` claim (space-separated string or array), resolved once when verified. */
+  readonly scopes?: readonly string[];
   /** exp, in seconds since the epoch. */
   readonly exp: number;
 }
@@ -67,4 +71,6 @@ export interface Decision {
   readonly detail?: string | undefined;
   /** Reasons that would have denied but were shadowed. */
   readonly shadowed?: readonly Reason[] | undefined;
+  /** `policy.headers.claims` values for the upstream, on an allow; headers not listed here are removed. */
+  readonly claimHeaders?: readonly (readonly [string, string])[] | undefined;
 }

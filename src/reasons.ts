@@ -26,7 +26,7 @@ export interface ReasonSpec {
   readonly grpc: GrpcCode;
   readonly http: number;
   /** RFC 6750 error code for the WWW-Authenticate challenge of 401s. */
-  readonly bearerError?: 'invalid_token' | 'invalid_request' | 'insufficient_user_authentication';
+  readonly bearerError?: 'invalid_token' | 'invalid_request' | 'insufficient_user_authentication' | 'insufficient_scope';
   readonly description: string;
 }
 
@@ -76,6 +76,12 @@ export const REASONS = {
 
   dependency_unavailable: failure('a dependency (JWKS, Redis) is unavailable or its data too stale'),
   deadline_exceeded: failure('the request deadline passed before a decision was reached'),
+
+  role_missing: authz('the caller lacks a role the resource or route requires (require.roles_any / roles_all)'),
+  // 403 with an RFC 6750 §3.1 insufficient_scope challenge naming the scopes needed.
+  scope_insufficient: { ...authz('the token lacks a scope the resource or route requires (require.scopes_any / scopes_all)'), bearerError: 'insufficient_scope' },
+  condition_failed: authz('a `when` condition of the resource or route evaluated to false'),
+  condition_error: authz('a `when` condition could not be evaluated (missing claim or header, wrong type, cost limit); denied'),
 } as const satisfies Record<string, ReasonSpec>;
 
 export type Reason = keyof typeof REASONS;

@@ -31,8 +31,16 @@ export function runCheckConfig(argv: string[]): number {
       for (const e of result.errors) process.stderr.write(`  - ${e}\n`);
       return 1;
     }
+    let policy;
+    try {
+      // The schema cannot see inside CEL: compiling type-checks every `when` (errors carry their path).
+      policy = compilePolicy(result.config.policy);
+    } catch (err) {
+      process.stderr.write(`${result.source}: 1 error(s)\n  - ${(err as Error).message}\n`);
+      return 1;
+    }
     process.stdout.write(`${result.source}: OK (policy hash ${result.hash})\n`);
-    const warnings = [...environmentWarnings(result.config, process.env), ...compilePolicy(result.config.policy).warnings];
+    const warnings = [...environmentWarnings(result.config, process.env), ...policy.warnings];
     for (const w of warnings) process.stdout.write(`  warning: ${w}\n`);
     return 0;
   } catch (err) {

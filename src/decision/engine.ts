@@ -104,6 +104,7 @@ export class DecisionEngine {
       challenge: outcome.challenge,
       detail: outcome.detail,
       shadowed: outcome.shadowed,
+      claimHeaders: outcome.claimHeaders,
     };
   }
 

@@ -4,7 +4,7 @@ import { DEV_AUDIENCE, DEV_ISSUER, DEV_PUBLIC_JWKS, DEV_TOKEN_HEADER } from '../
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { DenyReason } from '../reasons.js';
-import { checkClaims, type ClaimRules } from './claims.js';
+import { checkClaims, compileClaimMapping, resolveRoles, resolveScopes, type ClaimRules } from './claims.js';
 import { extractToken, tokenLocations, type TokenLocation } from './extract.js';
 import { IssuerKeys, type IssuerKeyStatus } from './issuer-keys.js';
 import { parseCompactJws, type ParsedToken } from './jws.js';
@@ -74,6 +74,7 @@ class JwtAuthenticator implements Authenticator {
           audiences: new Set(ic.audiences),
           clockSkewS: cfg.clock_skew_s,
           maxLifetimeS: cfg.max_token_lifetime_s,
+          mapping: compileClaimMapping(ic.claims),
         },
         waitMs: ic.keys.unknown_kid_wait_ms,
         typ: ic.typ === undefined ? undefined : new Set(ic.typ.map(normalizeTyp)),
@@ -171,10 +172,14 @@ class JwtAuthenticator implements Authenticator {
     }
     const claims = checkClaims(parsed.payload, issuer.rules, nowMs);
     if ('reason' in claims) return deny(claims.reason, claims.detail);
+    const frozen = deepFreeze(parsed.payload);
+    // Roles and scopes are resolved here, once per verified token, and cached with the claims.
     const identity: Identity = {
       issuer: issuer.rules.issuer,
       sub: claims.sub,
-      claims: deepFreeze(parsed.payload),
+      claims: frozen,
+      roles: resolveRoles(frozen, issuer.rules.mapping),
+      scopes: resolveScopes(frozen, issuer.rules.mapping),
       exp: claims.exp,
     };
     const result = Object.freeze({ ok: true as const, identity: Object.freeze(identity) });
@@ -262,6 +267,7 @@ function resolveIssuers(cfg: IdentityConfig, logger: Logger): ResolvedIssuer[] {
       keys: { refresh_interval_s: 0, fetch_timeout_ms: 1, unknown_kid_cooldown_s: 0, unknown_kid_wait_ms: 1, max_stale_s: 0 },
       token_header: DEV_TOKEN_HEADER,
       token_scheme: 'Bearer',
+      claims: { subject: ['sub'], roles: [['roles']], scopes: ['scope'] },
       devSource: { kind: 'static', jwks: DEV_PUBLIC_JWKS },
     },
   ];

@@ -1,3 +1,5 @@
+import { compileClaimPath, describeClaimPath } from '../config/claim-path.js';
+import type { IssuerConfig } from '../config/schema/identity.js';
 import type { DenyReason } from '../reasons.js';
 
 export interface ClaimRules {
@@ -5,6 +7,55 @@ export interface ClaimRules {
   readonly audiences: ReadonlySet<string>;
   readonly clockSkewS: number;
   readonly maxLifetimeS: number;
+  /** The issuer's `claims`, compiled: where the user id, roles and scopes are. */
+  readonly mapping: ClaimMapping;
+}
+
+export interface ClaimMapping {
+  readonly subject: (claims: object) => unknown;
+  readonly subjectName: string;
+  readonly roles: readonly ((claims: object) => unknown)[];
+  readonly scopes: (claims: object) => unknown;
+}
+
+export function compileClaimMapping(c: IssuerConfig['claims']): ClaimMapping {
+  return {
+    subject: compileClaimPath(c.subject),
+    subjectName: describeClaimPath(c.subject),
+    roles: c.roles.map(compileClaimPath),
+    scopes: compileClaimPath(c.scopes),
+  };
+}
+
+const EMPTY: readonly string[] = Object.freeze([]);
+
+/**
+ * The caller's roles: every configured claim merged, in order, without duplicates. An array
+ * contributes its strings (other entries ignored), a string counts as one role, anything else nothing.
+ * Resolved once per verified token; the result is cached with the claims.
+ */
+export function resolveRoles(claims: object, mapping: ClaimMapping): readonly string[] {
+  if (mapping.roles.length === 0) return EMPTY;
+  const roles = new Set<string>();
+  for (const get of mapping.roles) {
+    const v = get(claims);
+    if (typeof v === 'string') {
+      if (v !== '') roles.add(v);
+    } else if (Array.isArray(v)) {
+      for (const r of v) if (typeof r === 'string' && r !== '') roles.add(r);
+    }
+  }
+  return roles.size === 0 ? EMPTY : Object.freeze([...roles]);
+}
+
+/** OAuth scopes: a space-separated string (RFC 8693 / RFC 9068 `scope`) or an array of strings (Entra `scp`). */
+export function resolveScopes(claims: object, mapping: ClaimMapping): readonly string[] {
+  const v = mapping.scopes(claims);
+  let list: string[];
+  if (typeof v === 'string') list = v.split(' ').filter((s) => s !== '');
+  else if (Array.isArray(v)) list = v.filter((s): s is string => typeof s === 'string' && s !== '');
+  else return EMPTY;
+  return list.length === 0 ? EMPTY : Object.freeze([...new Set(list)]);
 }
 
 export interface ClaimFailure {
@@ -29,7 +80,8 @@ const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isFi
 export function checkClaims(p: Record<string, unknown>, rules: ClaimRules, nowMs: number): ValidClaims | ClaimFailure {
   const now = nowMs / 1000;
   const skew = rules.clockSkewS;
-  const { exp, nbf, iat, iss, aud, sub } = p;
+  const { exp, nbf, iat, iss, aud } = p;
+  const sub = rules.mapping.subject(p);
   if (iss !== rules.issuer) return { reason: 'issuer_unknown', detail: 'iss does not match the issuer' };
   if (exp === undefined) return { reason: 'token_invalid', detail: 'exp missing' };
   if (!isTime(exp)) return { reason: 'token_invalid', detail: 'exp is not a finite number' };
@@ -56,7 +108,9 @@ export function checkClaims(p: Record<string, unknown>, rules: ClaimRules, nowMs
   } else {
     return { reason: 'token_invalid', detail: 'aud is neither a string nor an array' };
   }
-  if (typeof sub !== 'string' || sub === '') return { reason: 'token_invalid', detail: 'sub missing or not a non-empty string' };
+  if (typeof sub !== 'string' || sub === '') {
+    return { reason: 'token_invalid', detail: `${rules.mapping.subjectName} (the subject claim) missing or not a non-empty string` };
+  }
   const nb = Math.max(isTime(nbf) ? nbf : Number.NEGATIVE_INFINITY, isTime(iat) ? iat : Number.NEGATIVE_INFINITY);
   return { sub, exp, notBefore: nb };
 }

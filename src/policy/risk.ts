@@ -79,11 +79,10 @@ export function stepUpChallenge(acr: readonly string[], maxAgeS: number | undefi
 
 /** A verified device: the claim is the boolean true, or the posture header is exactly "true". */
 export function deviceVerified(
-  claims: object,
-  claim: string,
+  claimValue: unknown,
   headers: Readonly<Record<string, string>>,
   header: string | undefined,
 ): boolean {
-  if (ownValue(claims, claim) === true) return true;
+  if (claimValue === true) return true;
   return header !== undefined && Object.hasOwn(headers, header) && headers[header] === 'true';
 }

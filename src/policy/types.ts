@@ -17,6 +17,8 @@ export interface PolicyOutcome {
   readonly challenge?: string | undefined;
   readonly detail?: string | undefined;
   readonly shadowed?: readonly Reason[] | undefined;
+  /** `policy.headers.claims` pairs for an allow with a user identity. */
+  readonly claimHeaders?: readonly (readonly [string, string])[] | undefined;
 }
 
 /**

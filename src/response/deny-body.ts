@@ -12,7 +12,8 @@ const REALM = 'zt-authz';
  */
 export function bearerChallenge(d: Decision, exposeReason = true): string | undefined {
   const spec = REASONS[d.reason];
-  if (spec.kind !== 'identity') return undefined;
+  // A 403 carries a challenge only for insufficient_scope (RFC 6750 §3.1), built by the policy.
+  if (spec.kind !== 'identity') return 'bearerError' in spec ? d.challenge : undefined;
   // A step-up challenge is what the client must act on (RFC 9470), so it is sent even when reasons are kept back.
   if (d.challenge) return d.challenge;
   if (d.reason === 'token_missing') return `Bearer realm="${REALM}"`;

@@ -58,6 +58,8 @@ export interface WireCheckResponse {
 export class EnvoyResponder {
   private readonly removeWithUser: string[];
   private readonly removeWithoutUser: string[];
+  /** policy.headers.claims names: set from the token on an allow, removed whenever not set. */
+  private readonly claimHeaderNames: readonly string[];
 
   /** policy.headers.expose_reason: false keeps the reason to dynamic metadata, logs and metrics. */
   private readonly exposeReason: boolean;
@@ -65,9 +67,10 @@ export class EnvoyResponder {
   constructor(private readonly headers: PolicyConfig['headers']) {
     this.exposeReason = headers.expose_reason !== false;
     const strip = headers.strip_authorization ? ['authorization'] : [];
+    this.claimHeaderNames = Object.keys(headers.claims);
     // Headers we set are overwritten; the ones we do not set must still not arrive from the client.
     this.removeWithUser = [...strip];
-    this.removeWithoutUser = [headers.user_id, ...strip];
+    this.removeWithoutUser = [headers.user_id, ...this.claimHeaderNames, ...strip];
     this.wire = this.precompute();
   }
 
@@ -84,6 +87,7 @@ export class EnvoyResponder {
       this.header(w, F.okHeaders, k.decisionIdHeader, d.decisionId);
       w.raw(this.riskFields(d.riskScore ?? 0).header);
       if (d.sub) this.header(w, F.okHeaders, k.userHeader, d.sub);
+      if (d.sub && this.claimHeaderNames.length > 0) this.claimHeaders(w, d.claimHeaders);
       w.raw(d.sub ? this.wire.removeWithUser : this.wire.removeWithoutUser);
       if (d.shadowed && d.shadowed.length > 0) this.header(w, F.okResponseHeaders, k.shadowHeader, d.shadowed.join(','));
       w.end();
@@ -103,6 +107,26 @@ export class EnvoyResponder {
     if (d.resource) w.raw(this.resourceEntry(d.resource));
     return w.end().finish();
   }
+
+  /** The claim headers this decision carries, and a removal for each configured one it does not. */
+  private claimHeaders(w: PbWriter, pairs: Decision['claimHeaders']): void {
+    for (const name of this.claimHeaderNames) {
+      const pair = pairs?.find((p) => p[0] === name);
+      if (pair === undefined) w.string(F.okHeadersToRemove, name);
+      else this.header(w, F.okHeaders, this.claimKey(name), pair[1]);
+    }
+  }
+
+  private claimKey(name: string): Buffer {
+    let k = this.claimKeys.get(name);
+    if (k === undefined) {
+      k = keyField(1, name);
+      this.claimKeys.set(name, k);
+    }
+    return k;
+  }
+
+  private readonly claimKeys = new Map<string, Buffer>();
 
   /** HeaderValueOption {header: {key, value}, append_action}; `key` is the pre-encoded key field. */
   private header(w: PbWriter, field: number, key: Buffer, value: string): void {

@@ -18,7 +18,10 @@ export class HttpResponder {
     res.setHeader('cache-control', 'no-store');
     if (d.allow) {
       res.setHeader(this.headers.risk_score, String(d.riskScore ?? 0));
-      if (d.sub) res.setHeader(this.headers.user_id, d.sub);
+      if (d.sub) {
+        res.setHeader(this.headers.user_id, d.sub);
+        if (d.claimHeaders) for (const [name, value] of d.claimHeaders) res.setHeader(name, value);
+      }
       if (d.shadowed && d.shadowed.length > 0) res.setHeader(SHADOW_HEADER, d.shadowed.join(','));
       res.statusCode = 200;
       res.end();

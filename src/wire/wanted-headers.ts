@@ -1,6 +1,7 @@
 import type { Config } from '../config/schema/index.js';
 import { DEV_TOKEN_HEADER } from '../dev/keys.js';
 import { TRACE_HEADERS } from '../observability/trace-context.js';
+import { headerNamesOf } from '../policy/cel.js';
 
 /**
  * HttpRequest fields Envoy also sends as headers (id, method, path, host, scheme). Normalisation
@@ -15,7 +16,7 @@ const READ_BY_NORMALIZATION: readonly string[] = [...FOLDED_HEADERS, 'x-forwarde
 
 /**
  * The request headers some check reads: the pseudo-headers and fallbacks normalisation uses, the
- * issuers' token headers and the device-posture header. The gRPC decoder keeps only these, so a
+ * issuers' token headers, the device-posture header and the headers `when` conditions name. The gRPC decoder keeps only these, so a
  * header nothing reads (user agents, cookies, tracing headers) costs no string and no property,
  * and a client cannot choose the property names of our header objects.
  *
@@ -30,7 +31,7 @@ export function wantedHeaderNames(cfg: HeaderConfig): string[] {
 type HeaderConfig = Pick<Config, 'identity' | 'policy'> & Partial<Pick<Config, 'log' | 'tracing'>>;
 
 /**
- * The headers the checks themselves read (token and device headers), as opposed to normalisation,
+ * The headers the checks themselves read (token, device and condition headers), as opposed to normalisation, the condition headers,
  * and the trace-context headers when a decision line or a span carries the trace id.
  */
 function checkHeaderNames(cfg: HeaderConfig): string[] {
@@ -41,6 +42,9 @@ function checkHeaderNames(cfg: HeaderConfig): string[] {
   for (const issuer of cfg.identity.issuers) names.push(issuer.token_header.toLowerCase());
   const device = cfg.policy.risk.device.header;
   if (device !== undefined) names.push(device.toLowerCase());
+  // `when` conditions may read request.headers only with literal keys, so these are all they read.
+  const when = [...Object.values(cfg.policy.resources), ...cfg.policy.routes].flatMap((x) => x.when ?? []);
+  names.push(...headerNamesOf(when));
   return names;
 }
 

@@ -25,6 +25,9 @@ const CONFIG: ConfigInput = {
       night: { sensitivity: 'low', classification: 'public', time_window: closedWindow },
       db: { sensitivity: 'low', classification: 'public', identity: 'workload' },
       api: { sensitivity: 'low', classification: 'public', identity: 'any' },
+      admin: { require: { roles_all: ['admin'] } },
+      write: { require: { scopes_all: ['orders:write'] } },
+      tenant: { when: 'request.headers["x-tenant"] == claims.tenant' },
     },
     routes: [
       { prefix: '/orders', resource: 'orders' },
@@ -32,12 +35,15 @@ const CONFIG: ConfigInput = {
       { prefix: '/night', resource: 'night' },
       { prefix: '/db', resource: 'db' },
       { prefix: '/api', resource: 'api' },
+      { prefix: '/admin', resource: 'admin' },
+      { prefix: '/write', resource: 'write' },
+      { prefix: '/tenant', resource: 'tenant' },
     ],
     service_pairs: [{ from: 'spiffe://cluster.local/ns/*/sa/web', to: 'api' }],
   },
 };
 
-const base = { allowed_resources: ['orders', 'vault', 'night', 'api'], clearance_level: 'restricted', risk_score: 0.1 };
+const base = { allowed_resources: ['orders', 'vault', 'night', 'api', 'admin', 'write', 'tenant'], tenant: 'acme', clearance_level: 'restricted', risk_score: 0.1 };
 
 interface Row {
   readonly reason: Reason;
@@ -69,6 +75,15 @@ const ROWS: Row[] = [
   { reason: 'workload_identity_required', noToken: true, req: { path: '/db/1' } },
   { reason: 'service_pair_not_allowed', noToken: true, req: { path: '/api/1', principal: 'spiffe://cluster.local/ns/prod/sa/batch' } },
   { reason: 'request_invalid', req: { path: '/orders/%zz' } },
+  { reason: 'role_missing', claims: { roles: ['user'] }, req: { path: '/admin/1' } },
+  {
+    reason: 'scope_insufficient',
+    claims: { scope: 'openid orders:read' },
+    req: { path: '/write/1' },
+    challenge: 'Bearer realm="zt-authz", error="insufficient_scope", error_description="scope_insufficient", scope="orders:write"',
+  },
+  { reason: 'condition_failed', req: { path: '/tenant/1', headers: { 'x-tenant': 'globex' } } },
+  { reason: 'condition_error', req: { path: '/tenant/1' } },
 ];
 
 let srv: TestServer;

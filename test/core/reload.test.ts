@@ -75,6 +75,12 @@ describe('hot reload', () => {
     expect(refused.ok).toBe(false);
     expect(refused.errors?.join('\n')).toMatch(/bogus|nowhere/);
     expect(srv.app.policyHash).toBe(applied.hash);
+    // A CEL condition that does not compile is refused the same way, with its path.
+    writeFileSync(file, LOCKED.replace('classification: restricted }', 'classification: restricted, when: "request.method ==" }'));
+    const refusedCel = await srv.app.reload();
+    expect(refusedCel.ok).toBe(false);
+    expect(refusedCel.errors?.join('\n')).toMatch(/^policy\.resources\.orders\.when\.0: syntax error/);
+    expect(srv.app.policyHash).toBe(applied.hash);
     await new Promise((r) => setTimeout(r, 100));
     stop = true;
     await load;
@@ -87,7 +93,7 @@ describe('hot reload', () => {
     expect(metrics).toContain(`zt_authz_config_info{hash="${applied.hash}"} 1`);
     expect(metrics).not.toContain(`zt_authz_config_info{hash="${hashOpen}"}`);
     expect(metrics).toMatch(/zt_authz_config_reloads_total\{outcome="applied"\} 1/);
-    expect(metrics).toMatch(/zt_authz_config_reloads_total\{outcome="rejected"\} 1/);
+    expect(metrics).toMatch(/zt_authz_config_reloads_total\{outcome="rejected"\} 2/);
   });
 });
 

@@ -25,6 +25,7 @@ const responders = [
   responder(defaults),
   responder({ ...defaults, user_id: 'x-end-user', strip_authorization: true }),
   responder({ ...defaults, expose_reason: false }),
+  responder({ ...defaults, claims: { 'x-tenant': ['tenant'], 'x-email': ['email'] } }),
 ];
 
 const long = 'x'.repeat(300);
@@ -42,6 +43,16 @@ const decisions: Decision[] = [
     riskScore: 0.35,
     challenge: `Bearer error="insufficient_user_authentication", error_description="A different authentication level is required", acr_values="${long}", max_age="300"`,
   },
+  {
+    allow: false,
+    reason: 'scope_insufficient',
+    decisionId: 'scope',
+    sub: 'erin',
+    challenge: 'Bearer realm="zt-authz", error="insufficient_scope", error_description="scope_insufficient", scope="orders:write"',
+  },
+  { allow: true, reason: 'allowed', decisionId: 'claims-1', sub: 'frank', riskScore: 0, claimHeaders: [['x-tenant', 'acme']] },
+  { allow: true, reason: 'allowed', decisionId: 'claims-2', sub: 'gina', riskScore: 0, claimHeaders: [['x-email', 'g@example.com'], ['x-tenant', 'acme']] },
+  { allow: true, reason: 'allowed', decisionId: 'claims-3', riskScore: 0, claimHeaders: [['x-tenant', 'spoof']] },
 ];
 
 describe('EnvoyResponder.encode matches the reference CheckResponse on the official wire format', () => {
@@ -61,5 +72,33 @@ describe('EnvoyResponder.encode matches the reference CheckResponse on the offic
     expect(viaEncoder(r, decisions[1]!)).toEqual(viaReference(r, decisions[1]!));
     // The first buffer is a copy: encoding again does not change it.
     expect(toObj(CheckResponse.decode(big))).toEqual(viaReference(r, decisions[3]!));
+  });
+});
+
+describe('claim headers and the insufficient_scope challenge', () => {
+  const r = responders[3]!;
+  const byId = (id: string) => decisions.find((d) => d.decisionId === id)!;
+  type Ok = { headers: { header: { key: string; value: string } }[]; headers_to_remove: string[] };
+
+  it('sets the claim headers a decision carries and removes the configured ones it does not', () => {
+    const ok = viaEncoder(r, byId('claims-1')).ok_response as Ok;
+    expect(ok.headers.map((h) => [h.header.key, h.header.value])).toContainEqual(['x-tenant', 'acme']);
+    expect(ok.headers.map((h) => h.header.key)).not.toContain('x-email');
+    expect(ok.headers_to_remove).toContain('x-email');
+    expect(ok.headers_to_remove).not.toContain('x-tenant');
+  });
+
+  it('without a user every claim header is removed, whatever the decision carries', () => {
+    const ok = viaEncoder(r, byId('claims-3')).ok_response as Ok;
+    expect(ok.headers.map((h) => h.header.key)).not.toContain('x-tenant');
+    expect(ok.headers_to_remove).toEqual(expect.arrayContaining(['x-tenant', 'x-email', 'x-user-id']));
+  });
+
+  it('scope_insufficient is a 403 with the RFC 6750 insufficient_scope challenge', () => {
+    const denied = viaEncoder(r, byId('scope')).denied_response as { status: { code: number }; headers: { header: { key: string; value: string } }[] };
+    expect(denied.status.code).toBe(403);
+    expect(denied.headers.find((h) => h.header.key === 'www-authenticate')?.header.value).toBe(
+      'Bearer realm="zt-authz", error="insufficient_scope", error_description="scope_insufficient", scope="orders:write"',
+    );
   });
 });

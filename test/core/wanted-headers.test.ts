@@ -25,7 +25,12 @@ const CONFIGS = {
         { issuer: 'https://b.example', audiences: ['x'], keys, token_header: 'host' },
       ],
     },
-    policy: { risk: { device: { header: 'X-Device-OK' } } },
+    policy: {
+      risk: { device: { header: 'X-Device-OK' } },
+      // `when` conditions read request headers with literal keys only: these are kept too.
+      resources: { a: { when: 'request.headers["x-tenant"] == "t" || "x-flag" in request.headers' } },
+      routes: [{ prefix: '/', resource: 'a', when: 'has(request.headers.xroute) || true' }],
+    },
   }),
 };
 
@@ -63,11 +68,11 @@ describe('wanted headers', () => {
     // Trace headers are kept only while a decision line or a span carries the trace id.
     expect(wantedHeaderNames({ ...CONFIGS.demo, log: { ...CONFIGS.demo.log, decisions: 'none' } })).not.toContain('traceparent');
     expect(wantedHeaderNames({ ...CONFIGS.demo, log: { ...CONFIGS.demo.log, trace_ids: false } })).not.toContain('b3');
-    expect(wantedHeaderNames(CONFIGS.custom)).toEqual(expect.arrayContaining(['x-token', 'host', 'x-device-ok', 'x-forwarded-for']));
+    expect(wantedHeaderNames(CONFIGS.custom)).toEqual(expect.arrayContaining(['x-token', 'host', 'x-device-ok', 'x-forwarded-for', 'x-tenant', 'x-flag', 'xroute']));
     expect(wantedHeaderNames(CONFIGS.custom)).not.toContain('authorization');
   });
 
-  const readByChecks = { demo: ['authorization', 'x-forwarded-for'], custom: ['x-token', 'host', 'x-device-ok', 'x-forwarded-for'] };
+  const readByChecks = { demo: ['authorization', 'x-forwarded-for'], custom: ['x-token', 'host', 'x-device-ok', 'x-forwarded-for', 'x-tenant', 'x-flag', 'xroute'] };
   for (const name of ['demo', 'custom'] as const) {
     it(`(${name} config) leave the checks the same request as decoding every header, on generated requests`, () => {
       const wanted = WantedHeaders.of(CONFIGS[name]);

@@ -55,10 +55,20 @@ export function referenceCheckResponse(headers: PolicyConfig['headers'], d: Deci
   if (d.allow) {
     const upstream = [opt(headers.decision_id, d.decisionId), opt(headers.risk_score, String(d.riskScore ?? 0))];
     if (d.sub) upstream.push(opt(headers.user_id, d.sub));
+    // Claim headers: set when the token has a usable value, otherwise removed (so a client's copy never passes).
+    const remove: string[] = [];
+    const claimNames = Object.keys(headers.claims ?? {});
+    if (d.sub) {
+      for (const name of claimNames) {
+        const pair = d.claimHeaders?.find((p) => p[0] === name);
+        if (pair === undefined) remove.push(name);
+        else upstream.push(opt(name, pair[1]));
+      }
+    } else remove.push(...claimNames);
     const ok: NonNullable<WireCheckResponse['ok_response']> = {
       headers: upstream,
       // Headers we set are overwritten; the ones we do not set must still not arrive from the client.
-      headers_to_remove: d.sub ? strip : [headers.user_id, ...strip],
+      headers_to_remove: d.sub ? [...remove, ...strip] : [headers.user_id, ...remove, ...strip],
     };
     if (d.shadowed && d.shadowed.length > 0) ok.response_headers_to_add = [opt(SHADOW_HEADER, d.shadowed.join(','))];
     return { status: { code: GrpcCode.OK, message: '' }, ok_response: ok, dynamic_metadata: metadata };

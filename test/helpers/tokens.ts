@@ -223,3 +223,63 @@ function flipTrailingBits(seg: string): string {
   const last = alphabet.indexOf(seg.at(-1)!);
   return seg.slice(0, -1) + alphabet[last | 1];
 }
+
+/**
+ * Access-token payloads shaped like the four identity providers' (fields, nesting and value types
+ * as they issue them; ids made up). Merge over tokenFactory's standard claims; `iss` and `aud` are
+ * the caller's, since tests point the issuer at their own JWKS server.
+ */
+export const IDP_SHAPES = {
+  keycloak: (over: Record<string, unknown> = {}): Record<string, unknown> => ({
+    sub: 'f1b2c3d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d',
+    typ: 'Bearer',
+    azp: 'shop-web',
+    sid: '9c1e6a52-7d3e-4b1a-a2f8-55e3a1f0b7c4',
+    acr: '1',
+    'allowed-origins': ['https://shop.example.com'],
+    realm_access: { roles: ['offline_access', 'uma_authorization', 'default-roles-shop'] },
+    resource_access: { 'shop-api': { roles: ['orders-admin'] }, account: { roles: ['manage-account', 'view-profile'] } },
+    scope: 'openid email profile orders:read',
+    email_verified: true,
+    preferred_username: 'alice',
+    email: 'alice@shop.example.com',
+    tenant: 'acme',
+    ...over,
+  }),
+  okta: (over: Record<string, unknown> = {}): Record<string, unknown> => ({
+    ver: 1,
+    jti: 'AT.qXk3N1nHhJb0VhW6c9c3vAqQ3pS4x8WJ0nYFhD5g7Mk',
+    cid: '0oa1b2c3d4e5f6g7h8i9',
+    uid: '00u1a2b3c4d5e6f7g8h9',
+    sub: 'alice@shop.example.com',
+    scp: ['openid', 'orders.read'],
+    auth_time: 1_899_999_000,
+    groups: ['Everyone', 'Finance'],
+    ...over,
+  }),
+  auth0: (over: Record<string, unknown> = {}): Record<string, unknown> => ({
+    sub: 'auth0|64f1c2d3e4b5a6978812ab34',
+    azp: 'Xy1AbC2dEf3GhI4jKl5MnO6pQr7StU8v',
+    scope: 'openid profile read:orders',
+    permissions: ['read:orders'],
+    'https://shop.example/roles': ['customer'],
+    'https://shop.example/org': 'org_7Hq2LmN4pR',
+    ...over,
+  }),
+  entra: (over: Record<string, unknown> = {}): Record<string, unknown> => ({
+    ver: '2.0',
+    aio: 'AWQAm/8YAAAA3x3h5QW0QGf1mG6vXlW9m0A==',
+    azp: '4a2d8f1e-6b3c-4e5d-9f0a-1b2c3d4e5f60',
+    azpacr: '0',
+    name: 'Alice Example',
+    oid: '0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0',
+    preferred_username: 'alice@contoso.example',
+    rh: '0.AXEAv4j5cvGGr0GRqy180BHbRyCVJRxqCn1Bnw.',
+    roles: ['Orders.Writer'],
+    scp: 'Orders.Read User.Read',
+    sub: 'pJ3yX8a9kQx2L0m1N4bV7cT6zR5sW8dF0gH2jK4lM6n',
+    tid: '72f988bf-86f1-41af-91ab-2d7cd011db47',
+    uti: 'pGq1rS2tU3vW4xY5zA6bCg',
+    ...over,
+  }),
+} as const;

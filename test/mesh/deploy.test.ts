@@ -93,6 +93,8 @@ describe('deploy/ files', () => {
     // tests are read by test/mesh/monitoring.test.ts.
     for (const f of kustomizeBuild(join(DEPLOY, 'monitoring')).files) used.add(f);
     used.add(join(DEPLOY, 'monitoring/alerts-test.yaml'));
+    // zt-authz example configs, each checked by check-config in test/policy/idp-examples.test.ts.
+    for (const f of walk(join(DEPLOY, 'examples'))) used.add(f);
     const yamls = walk(DEPLOY).filter((f) => /\.ya?ml$/.test(f));
     for (const f of yamls) expect(used, relative(DEPLOY, f)).toContain(f);
   });

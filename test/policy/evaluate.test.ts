@@ -64,6 +64,8 @@ describe('workload-only requests', () => {
       'resource:skip',
       'clearance:skip',
       'service_pair:pass',
+      'require:skip',
+      'condition:skip',
     ]);
     const night = evaluate(policy, { req: { path: '/either', principal: WEB }, identity: null, nowMs: Date.parse('2026-03-04T22:00:00Z') });
     expect(night.reason).toBe('outside_time_window');
@@ -129,6 +131,8 @@ describe('check order: the first failing check decides', () => {
       'resource',
       'clearance',
       'service_pair',
+      'require',
+      'condition',
     ]);
     for (const c of CHECK_ORDER) for (const r of c.reasons) expect(isReason(r)).toBe(true);
   });
@@ -145,7 +149,7 @@ describe('shadow mode', () => {
   it('global: every shadowable deny is recorded in order and the request is allowed', () => {
     const p = compile({ ...config, shadow: true });
     expect(p.shadowing).toBe(true);
-    expect(p.shadowedChecks).toEqual(['state', 'risk', 'time_window', 'resource', 'clearance', 'service_pair']);
+    expect(p.shadowedChecks).toEqual(['state', 'risk', 'time_window', 'resource', 'clearance', 'service_pair', 'require', 'condition']);
     const trace: CheckTrace[] = [];
     const out = evaluate(p, { ...failing(), trace });
     expect(out).toEqual({
@@ -221,6 +225,8 @@ describe('trace', () => {
       { check: 'resource', verdict: 'skip', detail: 'not evaluated after a deny' },
       { check: 'clearance', verdict: 'skip', detail: 'not evaluated after a deny' },
       { check: 'service_pair', verdict: 'skip', detail: 'not evaluated after a deny' },
+      { check: 'require', verdict: 'skip', detail: 'not evaluated after a deny' },
+      { check: 'condition', verdict: 'skip', detail: 'not evaluated after a deny' },
     ]);
   });
 

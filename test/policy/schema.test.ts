@@ -7,15 +7,15 @@ const issues = (input: unknown) =>
 describe('policy schema', () => {
   it('has the guides\' defaults', () => {
     const p = policySchema.parse(undefined);
-    expect(p.risk).toMatchObject({ claim: 'risk_score', default_score: 0, mfa_above: 0.3, device_above: 0.5, deny_above: 0.8 });
+    expect(p.risk).toMatchObject({ claim: ['risk_score'], default_score: 0, mfa_above: 0.3, device_above: 0.5, deny_above: 0.8 });
     expect(p.risk.sensitivity_caps).toEqual([
       { above: 0.4, max: 'medium' },
       { above: 0.7, max: 'low' },
     ]);
     expect(p.risk.mfa).toEqual({ amr: ['mfa', 'otp', 'hwk'], acr: [] });
     expect(p.shadow).toBe(false);
-    expect(p.allowed_resources_claim).toBe('allowed_resources');
-    expect(p.clearance_claim).toBe('clearance_level');
+    expect(p.allowed_resources_claim).toEqual(['allowed_resources']);
+    expect(p.clearance_claim).toEqual(['clearance_level']);
   });
 
   it.each([
@@ -43,7 +43,7 @@ describe('policy schema', () => {
     [{ service_pairs: [{ from: 'spiffe://td//sa/x', to: 'a' }] }, 'service_pairs.0.from: expected spiffe://TD/ns/NS/sa/SA (`*` as a whole segment) or a bare service-account name'],
     [{ service_pairs: [{ from: 'ns/web', to: 'a' }] }, 'service_pairs.0.from: expected spiffe://TD/ns/NS/sa/SA (`*` as a whole segment) or a bare service-account name'],
     [{ service_pairs: [{ from: '*', to: 'a' }] }, 'service_pairs.0.from: expected spiffe://TD/ns/NS/sa/SA (`*` as a whole segment) or a bare service-account name'],
-    [{ shadow_checks: ['route'] }, 'shadow_checks.0: Invalid option: expected one of "state"|"risk"|"time_window"|"resource"|"clearance"|"service_pair"'],
+    [{ shadow_checks: ['route'] }, 'shadow_checks.0: Invalid option: expected one of "state"|"risk"|"time_window"|"resource"|"clearance"|"service_pair"|"require"|"condition"'],
     [{ resources: { a: { sensitivty: 'low' } } }, 'resources.a: Unrecognized key: "sensitivty"'],
   ])('rejects %j', (input, message) => {
     expect(issues(input)).toContain(message);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { claimPath, dottedClaimPath } from '../claim-path.js';
 import { durationSeconds, obj, positiveInt } from './common.js';
 
 export const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'EdDSA'] as const;
@@ -48,6 +49,20 @@ export const issuerSchema = obj({
   token_scheme: z.string().default('Bearer'),
   /** Unset: typ is not checked (tokens of IdPs that send none or "JWT" keep working). */
   typ: typList.optional(),
+  /** Where this issuer puts the user id, roles and scopes; resolved once per verified token. */
+  claims: obj({
+    /** The user id (suspension lists, x-user-id, identity.sub); must be a non-empty string. */
+    subject: claimPath.default(['sub']),
+    /**
+     * Claims whose arrays (or single strings) are merged into the caller's roles: one dotted path,
+     * or a list of paths (each a dotted string or a list of segments). A list is always a list of paths.
+     */
+    roles: z
+      .union([dottedClaimPath.transform((p) => [p]), z.array(claimPath)])
+      .default([]),
+    /** OAuth scopes: a space-separated string (RFC 9068 `scope`) or an array (Entra's `scp`). */
+    scopes: claimPath.default(['scope']),
+  }).prefault({}),
 });
 
 export const identitySchema = obj({

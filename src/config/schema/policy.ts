@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { claimPath, type ClaimPath } from '../claim-path.js';
+import { SHADOWABLE_CHECKS } from './checks.js';
 import { classification, obj, sensitivity, weekday } from './common.js';
 
 const hhmm = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'expected HH:MM (24 h)');
@@ -24,8 +26,24 @@ export const timeWindowSchema = obj({
   days: z.array(weekday).min(1).default(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun']),
 });
 
-export const CHECK_NAMES = ['state', 'risk', 'time_window', 'resource', 'clearance', 'service_pair'] as const;
-export const checkName = z.enum(CHECK_NAMES);
+/** The shadowable checks, in check order (derived from POLICY_CHECKS). */
+export const CHECK_NAMES = SHADOWABLE_CHECKS;
+export const checkName = z.enum(SHADOWABLE_CHECKS);
+
+/** RFC 6749 §3.3 scope-token: it is quoted into the insufficient_scope challenge, so no space, quote or backslash. */
+const scopeToken = z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'a scope is an RFC 6749 scope-token: no spaces, quotes or backslashes');
+const roleName = z.string().min(1);
+
+/** What the caller's roles and scopes (identity.issuers[].claims) must hold. A route's adds to its resource's. */
+export const requireSchema = obj({
+  roles_any: z.array(roleName).min(1).optional(),
+  roles_all: z.array(roleName).min(1).optional(),
+  scopes_any: z.array(scopeToken).min(1).optional(),
+  scopes_all: z.array(scopeToken).min(1).optional(),
+});
+
+/** One CEL expression or a list that must all be true. Compiled and type-checked when the policy is. */
+export const whenSchema = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).transform((w) => (typeof w === 'string' ? [w] : w));
 
 export const resourceSchema = obj({
   sensitivity: sensitivity.default('low'),
@@ -35,6 +53,8 @@ export const resourceSchema = obj({
   identity: z.enum(['user', 'workload', 'any']).default('user'),
   /** Destination service name for service-to-service pairs (defaults to the resource name). */
   service: z.string().min(1).optional(),
+  require: requireSchema.optional(),
+  when: whenSchema.optional(),
 });
 
 /**
@@ -68,6 +88,9 @@ export const routeSchema = obj({
     .regex(/^(\*\.)?[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/, 'expected host or *.suffix, without port')
     .optional(),
   resource: z.string().min(1),
+  /** Added to the resource's `require` and `when` for requests this route matches. */
+  require: requireSchema.optional(),
+  when: whenSchema.optional(),
 }).refine((r) => [r.prefix, r.path, r.pattern].filter((v) => v !== undefined).length === 1, {
   message: 'a route needs exactly one of prefix, path, pattern',
 });
@@ -94,7 +117,7 @@ export const policySchema = obj({
   shadow: z.boolean().default(false),
   shadow_checks: z.array(checkName).default([]),
   risk: obj({
-    claim: z.string().default('risk_score'),
+    claim: claimPath.default(['risk_score']),
     default_score: z.number().min(0).max(1).default(0),
     mfa_above: z.number().min(0).max(1).default(0.3),
     device_above: z.number().min(0).max(1).default(0.5),
@@ -113,7 +136,7 @@ export const policySchema = obj({
       max_age_s: z.number().int().positive().optional(),
     }).prefault({}),
     device: obj({
-      claim: z.string().default('device_verified'),
+      claim: claimPath.default(['device_verified']),
       /** Header set by a trusted device-posture proxy; its value must be "true". */
       header: z.string().optional(),
     }).prefault({}),
@@ -131,8 +154,9 @@ export const policySchema = obj({
   routes: z.array(routeSchema).default([]),
   /** Resource used when no route matches. Unset: route_not_found. */
   default_resource: z.string().optional(),
-  clearance_claim: z.string().default('clearance_level'),
-  allowed_resources_claim: z.string().default('allowed_resources'),
+  clearance_claim: claimPath.default(['clearance_level']),
+  /** null turns the allow-list check off (tokens that carry no such claim; policies built on roles and scopes). */
+  allowed_resources_claim: claimPath.nullable().default(['allowed_resources']),
   service_pairs: z
     .array(
       obj({
@@ -153,7 +177,20 @@ export const policySchema = obj({
      * x-zt-authz-reason, no error_description); the reason stays in dynamic metadata, logs and metrics.
      */
     expose_reason: z.boolean().default(true),
-  }).prefault({}),
+    /**
+     * Upstream header → claim path, set on an allow (OVERWRITE_IF_EXISTS_OR_ADD) like Envoy
+     * jwt_authn's claim_to_headers. A client's copy is always removed; values that are not a
+     * string, number or boolean, or hold CR/LF, or are longer than 4096 bytes are not sent.
+     */
+    claims: z.record(z.string().regex(/^[a-z0-9-]+$/, 'lower-case header name'), claimPath).default({}),
+  })
+    .superRefine((h, ctx) => {
+      const reserved = new Set([h.user_id, h.risk_score, h.decision_id, 'authorization', 'host', 'x-zt-authz-reason']);
+      for (const name of Object.keys(h.claims)) {
+        if (reserved.has(name)) ctx.addIssue({ code: 'custom', path: ['claims', name], message: `header ${name} is set by zt-authz itself or must not be overwritten` });
+      }
+    })
+    .prefault({}),
 })
   .superRefine((p, ctx) => {
     const known = (name: string) => Object.hasOwn(p.resources, name);
@@ -171,3 +208,6 @@ export const policySchema = obj({
 export type PolicyConfig = z.infer<typeof policySchema>;
 export type ResourceConfig = z.infer<typeof resourceSchema>;
 export type TimeWindowConfig = z.infer<typeof timeWindowSchema>;
+export type RequireConfig = z.infer<typeof requireSchema>;
+export type RouteConfig = z.infer<typeof routeSchema>;
+export type { ClaimPath };
