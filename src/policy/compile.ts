@@ -8,7 +8,8 @@ import { contentHash } from '../config/hash.js';
 import { CHECK_ORDER } from './order.js';
 import { CLASSIFICATION_NAMES, CLASSIFICATION_RANK, type CheckName, ownValue, SENSITIVITY_NAMES, SENSITIVITY_RANK } from './ranks.js';
 import { compileCaps, deviceVerified, isScore, type MfaRule, mfaEvidence, scoreFromClaim, stepUpChallenge } from './risk.js';
-import { compileRoute, type CompiledRoute, isCanonicalPath, matchRoute } from './routes.js';
+import { RouteIndex } from './route-index.js';
+import { isCanonicalPath, type RouteSpec } from './routes.js';
 import { compileFrom, type PrincipalMatcher } from './service-pairs.js';
 import { type CompiledWindow, compileWindow, type ZoneClock } from './time-window.js';
 import type { CompiledPolicy, PolicyInput, PolicyOutcome } from './types.js';
@@ -41,7 +42,7 @@ class Policy implements CompiledPolicy {
   readonly warnings: readonly string[];
 
   private readonly resources = new Map<string, CompiledResource>();
-  private readonly routes: readonly CompiledRoute<CompiledResource>[];
+  private readonly routes: RouteIndex<RouteSpec & { readonly compiled: CompiledResource }>;
   private readonly defaultResource: CompiledResource | undefined;
   private readonly shadowed: ReadonlySet<CheckName>;
   private readonly riskClaim: string;
@@ -80,7 +81,7 @@ class Policy implements CompiledPolicy {
       if (r === undefined) throw new Error(`policy: ${where} names unknown resource "${name}"`);
       return r;
     };
-    this.routes = cfg.routes.map((route, i) => compileRoute(route, resolve(route.resource, `routes[${i}]`)));
+    this.routes = new RouteIndex(cfg.routes.map((route, i) => ({ ...route, compiled: resolve(route.resource, `routes[${i}]`) })));
     this.defaultResource = cfg.default_resource === undefined ? undefined : resolve(cfg.default_resource, 'default_resource');
 
     this.shadowedChecks = cfg.shadow ? [...CHECK_NAMES] : CHECK_NAMES.filter((c) => cfg.shadow_checks.includes(c));
@@ -274,7 +275,7 @@ class Policy implements CompiledPolicy {
     if (Object.hasOwn(req.contextExtensions, 'resource')) {
       return this.resources.get(req.contextExtensions['resource'] ?? '');
     }
-    const routed = matchRoute(this.routes, req);
+    const routed = this.routes.match(req)?.compiled;
     if (routed !== undefined || this.defaultResource === undefined) return routed;
     return isCanonicalPath(req.path) ? this.defaultResource : undefined;
   }
