@@ -44,6 +44,10 @@ export class RouteIndex<R extends RouteSpec> {
   // The walk's running best; match() is synchronous, so one pair per table is enough.
   private bestOrder = Number.POSITIVE_INFINITY;
   private best: R | undefined = undefined;
+  private readonly segs: string[] = [];
+  private segCount = 0;
+  /** suffixLengths[n] is 1 when some `*.suffix` route has a suffix of n characters (with its dot). */
+  private suffixLengths = new Uint8Array(0);
 
   constructor(routes: readonly R[]) {
     routes.forEach((route, order) => this.insert(route, order));
@@ -53,20 +57,25 @@ export class RouteIndex<R extends RouteSpec> {
   match(req: NormalizedRequest): R | undefined {
     const path = req.path;
     if (!isCanonicalPath(path)) return undefined;
+    this.split(path);
     this.bestOrder = Number.POSITIVE_INFINITY;
     this.best = undefined;
     const method = req.method;
     const host = req.host;
-    this.walk(this.anyHost, path, 0, method);
+    this.walk(this.anyHost, 0, method);
     if (this.exactHosts.size > 0) {
       const node = this.exactHosts.get(host);
-      if (node !== undefined) this.walk(node, path, 0, method);
+      if (node !== undefined) this.walk(node, 0, method);
     }
     if (this.suffixHosts.size > 0) {
-      // `*.suffix` needs a non-empty label before it, so a dot at index 0 does not count.
+      // `*.suffix` needs a non-empty label before it, so a dot at index 0 does not count. Only
+      // suffix lengths some route has are looked up: each lookup slices and hashes a string.
+      const lengths = this.suffixLengths;
       for (let dot = host.indexOf('.', 1); dot !== -1; dot = host.indexOf('.', dot + 1)) {
+        const len = host.length - dot;
+        if (len >= lengths.length || lengths[len] === 0) continue;
         const node = this.suffixHosts.get(host.slice(dot));
-        if (node !== undefined) this.walk(node, path, 0, method);
+        if (node !== undefined) this.walk(node, 0, method);
       }
     }
     const found = this.best;
@@ -74,23 +83,36 @@ export class RouteIndex<R extends RouteSpec> {
     return found;
   }
 
-  /** `pos` is the index of the `/` that opens the next segment, or path.length when none is left. */
-  private walk(node: SegmentNode<R>, path: string, pos: number, method: string): void {
+  /** The path's segments into the reused `segs` array: one substring each, shared by every bucket's walk. */
+  private split(path: string): void {
+    const segs = this.segs;
+    let count = 0;
+    let pos = 0;
+    const n = path.length;
+    while (pos < n) {
+      let next = path.indexOf('/', pos + 1);
+      if (next === -1) next = n;
+      segs[count++] = path.slice(pos + 1, next);
+      pos = next;
+    }
+    this.segCount = count;
+  }
+
+  private walk(node: SegmentNode<R>, depth: number, method: string): void {
     if (node.minOrder >= this.bestOrder) return;
     if (node.rest.length > 0) this.pick(node.rest, method);
-    if (pos === path.length) {
+    if (depth === this.segCount) {
       if (node.end.length > 0) this.pick(node.end, method);
       return;
     }
     if (node.deeper.length > 0) this.pick(node.deeper, method);
-    let next = path.indexOf('/', pos + 1);
-    if (next === -1) next = path.length;
+    const seg = this.segs[depth]!;
     const children = node.children;
     if (children !== null) {
-      const child = children.get(path.slice(pos + 1, next));
-      if (child !== undefined) this.walk(child, path, next, method);
+      const child = children.get(seg);
+      if (child !== undefined) this.walk(child, depth + 1, method);
     }
-    if (node.star !== null && next > pos + 1) this.walk(node.star, path, next, method);
+    if (node.star !== null && seg.length > 0) this.walk(node.star, depth + 1, method);
   }
 
   /** Entries are in config order: the first that allows the method is this list's best. */
@@ -147,6 +169,12 @@ export class RouteIndex<R extends RouteSpec> {
     if (host === undefined) return this.anyHost;
     const h = host.toLowerCase();
     const [map, key] = h.startsWith('*.') ? [this.suffixHosts, h.slice(1)] : [this.exactHosts, h];
+    if (map === this.suffixHosts && !(key.length < this.suffixLengths.length && this.suffixLengths[key.length] === 1)) {
+      const grown = new Uint8Array(Math.max(this.suffixLengths.length, key.length + 1));
+      grown.set(this.suffixLengths);
+      grown[key.length] = 1;
+      this.suffixLengths = grown;
+    }
     let node = map.get(key);
     if (node === undefined) map.set(key, (node = new SegmentNode<R>()));
     return node;
