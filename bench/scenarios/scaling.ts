@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url';
+import { checkExact } from '../lib/context.js';
 import { startNodeChild } from '../lib/proc.js';
 import type { ScalingArgs, ScalingResult } from '../lib/scaling-child.js';
 import type { Scenario, ScenarioResult } from '../lib/types.js';
@@ -29,7 +30,7 @@ export const scaling: Scenario = {
       nodeArgs: ['--expose-gc'],
       readyTimeoutMs: 900_000,
     });
-    const { curves, node } = await child.ready;
+    const { curves, node, calls, counted } = await child.ready;
     await child.stop();
     const result: ScenarioResult = {
       name: this.name,
@@ -37,7 +38,7 @@ export const scaling: Scenario = {
       description: this.description,
       others: [],
       curves,
-      decisions: [],
+      decisions: [checkExact(new Map([['allowed', calls]]), new Map(Object.entries(counted)))],
       figures: [],
       targets: [],
       commands: [`taskset -c ${ctx.cpus.server ?? '(unpinned)'} node --expose-gc dist/bench/lib/scaling-child.js '${JSON.stringify({ ...args, workDir: 'DIR' })}'`],
