@@ -244,7 +244,14 @@ for (const v of ['v4', 'v6'] as const) {
     const sourceIp = v === 'v4' ? '203.0.113.7' : '2001:db8::7';
     const fn = checkFn(app, bodyFor({ token, sourceIp }));
     // The first lookup builds the index from the loaded list; count it with the entries.
-    cidrMemory[v].set(n, bytes + (await heldBytes(() => fn())).bytes);
+    cidrMemory[v].set(
+      n,
+      bytes +
+        (await heldBytes(() => {
+          checkCalls++;
+          return fn();
+        })).bytes,
+    );
     cidrTimed[v].push({ x: n, fn, samples: [], extra: {} });
   }
 }
