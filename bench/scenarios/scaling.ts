@@ -16,11 +16,11 @@ export const scaling: Scenario = {
   async run(ctx) {
     const o = ctx.opts;
     const args: ScalingArgs = {
-      routes: o.quick ? [10, 1000] : [10, 100, 1000, 10_000],
-      cidrs: o.quick ? [1000, 10_000] : [1000, 10_000, 100_000],
-      issuers: o.quick ? [1, 10] : [1, 10, 50],
+      routes: o.quick ? [10, 100] : [10, 100, 1000, 10_000],
+      cidrs: o.quick ? [100, 1000] : [1000, 10_000, 100_000],
+      issuers: o.quick ? [1, 3] : [1, 10, 50],
       rounds: o.quick ? 2 : Math.max(5, o.rounds),
-      roundMs: o.quick ? 40 : 300,
+      roundMs: o.quick ? 20 : 300,
       workDir: o.workDir,
     };
     ctx.log(`  building ${args.routes.length + 2 * args.cidrs.length + 2 * args.issuers.length} instances, then ${args.rounds} interleaved rounds`);
