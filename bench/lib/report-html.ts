@@ -1,4 +1,4 @@
-import type { BenchReport, ScenarioResult } from './types.js';
+import type { BenchReport, Curve, ScenarioResult } from './types.js';
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const f0 = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '-');
@@ -64,6 +64,51 @@ function latencySvg(r: ScenarioResult): string {
 <text x="${(W + pad.l) / 2}" y="${H - 4}" text-anchor="middle" class="ax">percentile (log scale towards the tail)</text></svg>`;
 }
 
+/** Band a curve should stay in: this factor over its smallest-work point. */
+const CURVE_BAND = 1.2;
+
+/**
+ * One curve: µs per decision (left axis) against the work size on a log x axis, the target band
+ * shaded from the first point to 1.2x of it, and heap per size as a dashed second series (right axis).
+ */
+function curveSvg(c: Curve): string {
+  const pts = c.points.filter((p) => Number.isFinite(p.us) && p.x > 0);
+  if (pts.length === 0) return '';
+  const W = 640;
+  const H = 260;
+  const pad = { l: 64, r: 70, t: 28, b: 44 };
+  const base = pts[0]!.us;
+  const top = Math.max(base * CURVE_BAND * 1.15, ...pts.map((p) => p.range[1]));
+  const lx = pts.map((p) => Math.log10(p.x));
+  const x0 = Math.min(...lx);
+  const x1 = Math.max(...lx);
+  const x = (v: number) => pad.l + ((W - pad.l - pad.r) * (Math.log10(v) - x0)) / Math.max(1e-9, x1 - x0);
+  const y = (us: number) => H - pad.b - ((H - pad.t - pad.b) * us) / top;
+  const heaps = pts.map((p) => p.heapBytes).filter((b) => Number.isFinite(b) && b > 0);
+  const heapTop = heaps.length ? Math.max(...heaps) * 1.1 : 1;
+  const yh = (b: number) => H - pad.b - ((H - pad.t - pad.b) * Math.max(0, b)) / heapTop;
+  const grid: string[] = [];
+  for (let i = 0; i <= 4; i++) {
+    const v = (top * i) / 4;
+    grid.push(`<line x1="${pad.l}" x2="${W - pad.r}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}" class="grid"/><text x="${pad.l - 6}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end" class="ax">${v.toFixed(v < 10 ? 1 : 0)} µs</text>`);
+    if (heaps.length) grid.push(`<text x="${W - pad.r + 6}" y="${(yh((heapTop * i) / 4) + 4).toFixed(1)}" class="ax">${fmtBytes((heapTop * i) / 4)}</text>`);
+  }
+  for (const p of pts) grid.push(`<text x="${x(p.x).toFixed(1)}" y="${H - pad.b + 16}" text-anchor="middle" class="ax">${f0(p.x)}</text>`);
+  const band = `<rect x="${pad.l}" y="${y(base * CURVE_BAND).toFixed(1)}" width="${W - pad.l - pad.r}" height="${(y(base) - y(base * CURVE_BAND)).toFixed(1)}" fill="${COLORS.good}" opacity="0.15"/><line x1="${pad.l}" x2="${W - pad.r}" y1="${y(base * CURVE_BAND).toFixed(1)}" y2="${y(base * CURVE_BAND).toFixed(1)}" stroke="${COLORS.good}" stroke-dasharray="4 3"/>`;
+  const ranges = pts.map((p) => `<line x1="${x(p.x).toFixed(1)}" x2="${x(p.x).toFixed(1)}" y1="${y(p.range[0]).toFixed(1)}" y2="${y(p.range[1]).toFixed(1)}" stroke="${COLORS.server}" opacity="0.35" stroke-width="6"/>`).join('');
+  const line = `<polyline fill="none" stroke="${COLORS.server}" stroke-width="2.2" points="${pts.map((p) => `${x(p.x).toFixed(1)},${y(p.us).toFixed(1)}`).join(' ')}"/>`;
+  const dots = pts.map((p) => `<circle cx="${x(p.x).toFixed(1)}" cy="${y(p.us).toFixed(1)}" r="3.5" fill="${p.us <= base * CURVE_BAND ? COLORS.server : COLORS.bad}"><title>${f0(p.x)} ${esc(c.xLabel)}: ${f2(p.us)} µs (${f2(p.us / base)}×)</title></circle>`).join('');
+  const heapLine = heaps.length === pts.length ? `<polyline fill="none" stroke="${COLORS.baseline}" stroke-width="1.6" stroke-dasharray="5 4" points="${pts.map((p) => `${x(p.x).toFixed(1)},${yh(p.heapBytes).toFixed(1)}`).join(' ')}"/>` : '';
+  const legend = `<rect x="${pad.l + 6}" y="8" width="12" height="4" fill="${COLORS.server}"/><text x="${pad.l + 22}" y="13" class="lbl">µs per decision (bar: round range)</text><rect x="${pad.l + 230}" y="6" width="12" height="8" fill="${COLORS.good}" opacity="0.3"/><text x="${pad.l + 246}" y="13" class="lbl">target: ≤ ${CURVE_BAND}× of ${f0(pts[0]!.x)}</text>${heapLine ? `<line x1="${pad.l + 400}" x2="${pad.l + 414}" y1="10" y2="10" stroke="${COLORS.baseline}" stroke-dasharray="5 4"/><text x="${pad.l + 418}" y="13" class="lbl">heap (right axis)</text>` : ''}`;
+  return `<figure><figcaption>${esc(c.title)}</figcaption><svg viewBox="0 0 ${W} ${H}" width="100%" role="img" aria-label="${esc(c.title)}">${band}${grid.join('')}${ranges}${line}${heapLine}${dots}${legend}<text x="${(W + pad.l - pad.r) / 2}" y="${H - 6}" text-anchor="middle" class="ax">${esc(c.xLabel)} (log scale)</text></svg></figure>`;
+}
+
+function fmtBytes(b: number): string {
+  if (b >= 2 ** 20) return `${(b / 2 ** 20).toFixed(1)} MiB`;
+  if (b >= 1024) return `${(b / 1024).toFixed(0)} KiB`;
+  return `${Math.round(b)} B`;
+}
+
 function latencyTable(r: ScenarioResult): string {
   const l = r.latency;
   if (!l) return '';
@@ -88,7 +133,7 @@ function scenarioHtml(r: ScenarioResult): string {
 <h2>${esc(r.title)} <span class="badge ${ok ? 'met' : 'miss'}">${ok ? 'decisions correct' : 'WRONG DECISIONS'}</span></h2>
 <p class="desc">${esc(r.description)}</p>
 ${targets}
-<div class="charts">${throughputSvg(r)}${latencySvg(r)}</div>
+<div class="charts">${throughputSvg(r)}${latencySvg(r)}${(r.curves ?? []).map(curveSvg).join('')}</div>
 ${latencyTable(r)}
 <details><summary>figures, decisions, commands</summary>${figures}${decisions}${r.commands.map((c) => `<pre>${esc(c)}</pre>`).join('')}${r.notes.map((n) => `<p class="note">${esc(n)}</p>`).join('')}</details>
 </section>`;
@@ -119,6 +164,7 @@ table{border-collapse:collapse;margin:8px 0}td,th{padding:3px 10px;border-bottom
 svg .lbl{font-size:12px;fill:#323f4b}svg .val{font-size:12px;fill:#323f4b;font-weight:600}svg .ax{font-size:11px;fill:#7b8794}svg .grid{stroke:#e4e7eb}
 pre{background:#f0f4f8;padding:8px;border-radius:6px;overflow-x:auto;font-size:12px}.note{color:#7b8794;font-size:13px}
 summary{cursor:pointer;color:#3e4c59;margin-top:8px}
+figure{margin:10px 0}figcaption{font-weight:600;color:#323f4b;font-size:14px}
 </style></head><body><main>
 <h1>zt-authz benchmark</h1>
 <p class="machine">${esc(report.generated)} · ${m.cpus} × ${esc(m.cpu)}, ${m.memoryGb} GB · Node ${esc(m.node)} · ${esc(m.h2load)} · ${esc(m.pinning)} · workers ${m.workers} · NODE_OPTIONS <code>${esc(m.nodeOptions || "(none)")}</code><br><code>${esc(report.command)}</code></p>

@@ -67,6 +67,27 @@ export interface Target {
   readonly met: boolean;
 }
 
+export interface CurvePoint {
+  /** Work size: routes, CIDRs, issuers. */
+  readonly x: number;
+  /** Median µs per decision over the rounds, and the fastest and slowest round. */
+  readonly us: number;
+  readonly range: readonly [number, number];
+  /** Heap held by the work of this size (bytes). */
+  readonly heapBytes: number;
+  readonly extra: Record<string, number>;
+}
+
+/** Cost against the size of the work; the target band is within 1.2x of the smallest point. */
+export interface Curve {
+  readonly name: string;
+  readonly title: string;
+  readonly xLabel: string;
+  /** What one unit of x is, for "bytes per route". */
+  readonly entryLabel: string;
+  readonly points: readonly CurvePoint[];
+}
+
 export interface ScenarioResult {
   readonly name: string;
   readonly title: string;
@@ -75,6 +96,7 @@ export interface ScenarioResult {
   /** Extra throughput series shown next to the baseline (e.g. memory store next to Redis). */
   readonly others: { label: string; reqPerSec: number; ratio: number }[];
   latency?: LatencyReport;
+  curves?: Curve[];
   readonly decisions: DecisionCheck[];
   readonly figures: { label: string; value: number; unit: string }[];
   readonly targets: Target[];

@@ -12,7 +12,8 @@ import { CHECK_ORDER, type PolicyCheckName } from './order.js';
 import { CLASSIFICATION_NAMES, CLASSIFICATION_RANK, type CheckName, SENSITIVITY_NAMES, SENSITIVITY_RANK } from './ranks.js';
 import { compileRequirement, type CompiledRequirement, unmet } from './require.js';
 import { compileCaps, deviceVerified, isScore, type MfaRule, mfaEvidence, scoreFromClaim, stepUpChallenge } from './risk.js';
-import { compileRoute, type CompiledRoute, isCanonicalPath, matchRoute } from './routes.js';
+import { RouteIndex } from './route-index.js';
+import { isCanonicalPath, type RouteSpec } from './routes.js';
 import { compileFrom, type PrincipalMatcher } from './service-pairs.js';
 import { type CompiledWindow, compileWindow, type ZoneClock } from './time-window.js';
 import type { CompiledPolicy, PolicyInput, PolicyOutcome } from './types.js';
@@ -101,7 +102,7 @@ class Policy implements CompiledPolicy {
   readonly warnings: readonly string[];
 
   private readonly resources = new Map<string, CompiledResource>();
-  private readonly routes: readonly CompiledRoute<Target>[];
+  private readonly routes: RouteIndex<RouteSpec & { readonly compiled: Target }>;
   private readonly defaultResource: CompiledResource | undefined;
   private readonly table: readonly Check[];
   private readonly ctx: Ctx;
@@ -135,7 +136,7 @@ class Policy implements CompiledPolicy {
       if (r === undefined) throw new Error(`policy: ${where} names unknown resource "${name}"`);
       return r;
     };
-    this.routes = cfg.routes.map((route, i) => compileRoute(route, this.routeTarget(route, i, resolve(route.resource, `routes[${i}]`), cfg)));
+    this.routes = new RouteIndex(cfg.routes.map((route, i) => ({ ...route, compiled: this.routeTarget(route, i, resolve(route.resource, `routes[${i}]`), cfg) })));
     this.defaultResource = cfg.default_resource === undefined ? undefined : resolve(cfg.default_resource, 'default_resource');
 
     this.shadowedChecks = cfg.shadow ? [...CHECK_NAMES] : CHECK_NAMES.filter((c) => cfg.shadow_checks.includes(c));
@@ -413,7 +414,7 @@ class Policy implements CompiledPolicy {
     if (Object.hasOwn(req.contextExtensions, 'resource')) {
       return this.resources.get(req.contextExtensions['resource'] ?? '')?.target;
     }
-    const routed = matchRoute(this.routes, req);
+    const routed = this.routes.match(req)?.compiled;
     if (routed !== undefined || this.defaultResource === undefined) return routed;
     return isCanonicalPath(req.path) ? this.defaultResource.target : undefined;
   }

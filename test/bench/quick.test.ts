@@ -20,7 +20,7 @@ describe('bench --quick', () => {
     await ensureBuilt();
     out = mkdtempSync(join(tmpdir(), 'zt-bench-quick-'));
     try {
-      ({ stdout } = await promisify(execFile)(process.execPath, [join(DIST_BENCH, 'run.js'), '--quick', '--out', out], { timeout: 280_000, maxBuffer: 16 * 1024 * 1024 }));
+      ({ stdout } = await promisify(execFile)(process.execPath, [join(DIST_BENCH, 'run.js'), '--quick', '--out', out], { timeout: 400_000, maxBuffer: 16 * 1024 * 1024 }));
       code = 0;
     } catch (err) {
       const e = err as { code?: number; stdout?: string; stderr?: string };
@@ -28,7 +28,7 @@ describe('bench --quick', () => {
       stdout = `${e.stdout ?? ''}\n${e.stderr ?? ''}`;
     }
     report = JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8')) as BenchReport;
-  }, 300_000);
+  }, 420_000);
 
   afterAll(() => rmSync(out, { recursive: true, force: true }));
 

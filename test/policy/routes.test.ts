@@ -1,8 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { NormalizedRequest } from '../../src/model.js';
-import { hostMatcher, isCanonicalPath, patternMatcher, prefixMatcher } from '../../src/policy/routes.js';
-import { compile, evaluate, user } from './fixtures.js';
+import { RouteIndex } from '../../src/policy/route-index.js';
+import { isCanonicalPath, type RouteSpec } from '../../src/policy/routes.js';
+import { compile, evaluate, request, user } from './fixtures.js';
+import { hostMatcher, patternMatcher, prefixMatcher } from './linear-routes.js';
+
+/** The compiled index with this one route: does it match the request? */
+const indexMatches = (spec: RouteSpec, req: Partial<NormalizedRequest>) => new RouteIndex([spec]).match(request(req)) !== undefined;
 
 const ALL = user({ allowed_resources: ['*'], clearance_level: 'restricted' });
 
@@ -53,7 +58,10 @@ describe('prefixMatcher at segment boundaries', () => {
     ['/api', false],
     ['/API/orders', false],
     ['/x/api/orders', false],
-  ])('%s -> %s', (path, expected) => expect(m(path)).toBe(expected));
+  ])('%s -> %s', (path, expected) => {
+    expect(m(path)).toBe(expected);
+    expect(indexMatches({ prefix: '/api/orders' }, { path })).toBe(expected);
+  });
 
   it('a prefix ending in / requires that slash', () => {
     const slash = prefixMatcher('/api/');
@@ -61,6 +69,11 @@ describe('prefixMatcher at segment boundaries', () => {
     expect(slash('/api/')).toBe(true);
     expect(slash('/api')).toBe(false);
     expect(prefixMatcher('/')('/anything/at/all')).toBe(true);
+    for (const [path, expected] of [['/api/x', true], ['/api/', true], ['/api', false], ['/apix', false]] as const) {
+      expect(indexMatches({ prefix: '/api/' }, { path })).toBe(expected);
+    }
+    expect(indexMatches({ prefix: '/' }, { path: '/anything/at/all' })).toBe(true);
+    expect(indexMatches({ prefix: '/' }, { path: '/' })).toBe(true);
   });
 
   it('never matches a path that does not extend the prefix at a segment boundary (property)', () => {
@@ -69,6 +82,7 @@ describe('prefixMatcher at segment boundaries', () => {
         const path = prefix + rest;
         const expected = path === prefix || path.startsWith(`${prefix}/`);
         expect(prefixMatcher(prefix)(path)).toBe(expected);
+        if (isCanonicalPath(path)) expect(indexMatches({ prefix }, { path })).toBe(expected);
       }),
     );
   });
@@ -98,6 +112,7 @@ describe('patternMatcher', () => {
     ['/exact', '/exact/', false],
   ])('%s vs %s -> %s', (pattern, path, expected) => {
     expect(patternMatcher(pattern)(path)).toBe(expected);
+    expect(indexMatches({ pattern }, { path })).toBe(expected);
   });
 });
 
@@ -114,6 +129,7 @@ describe('hostMatcher', () => {
     ['*.example.com', 'evilexample.com', false],
   ])('%s vs %s -> %s', (pattern, host, expected) => {
     expect(hostMatcher(pattern)?.(host)).toBe(expected);
+    expect(indexMatches({ prefix: '/', host: pattern }, { host })).toBe(expected);
   });
 });
 
