@@ -6,6 +6,7 @@ import type { Config } from './config/schema/index.js';
 import { loadConfig, type LoadResult } from './config/load.js';
 import { Checker } from './decision/checker.js';
 import { DecisionEngine } from './decision/engine.js';
+import { RemediationScope } from './decision/remediation-scope.js';
 import { createDecisionIds } from './decision/ids.js';
 // authenticator.js, not index.js: the server needs no jose (only `zt-authz token` signs with it).
 import { createAuthenticator } from './identity/authenticator.js';
@@ -108,6 +109,7 @@ export class App {
       state: this.state,
       policy: () => this.active.policy,
       nextId: this.nextId,
+      remediation: new RemediationScope(compileCidrs(config.state.remediation.exempt)),
     });
     const checker = new Checker({
       engine: () => this.active.engine,

@@ -1,8 +1,10 @@
 import { loadConfig } from '../config/load.js';
 import { DecisionEngine } from '../decision/engine.js';
 import { createDecisionIds } from '../decision/ids.js';
+import { RemediationScope } from '../decision/remediation-scope.js';
 import type { CheckTrace, NormalizedRequest } from '../model.js';
 import { createAuthenticator } from '../identity/index.js';
+import { compileCidrs } from '../normalize/cidr.js';
 import { normalizeIp } from '../normalize/client-ip.js';
 import { normalizePath } from '../normalize/path.js';
 import { silentLogger } from '../observability/logger.js';
@@ -85,6 +87,7 @@ export async function runExplain(argv: string[]): Promise<number> {
     scheme: 'https',
     headers,
     clientIp: normalizeIp(values.ip),
+    clientIpSource: 'peer',
     principal: values.principal,
     contextExtensions: values.resource ? { resource: values.resource } : {},
     requestId: 'explain',
@@ -95,7 +98,7 @@ export async function runExplain(argv: string[]): Promise<number> {
   const state = createStateStore(config.state, deps);
   await Promise.all([authenticator.start(), state.start()]);
   const policy = compilePolicy(config.policy);
-  const engine = new DecisionEngine({ authenticator: () => authenticator, state, policy: () => policy, nextId: createDecisionIds() });
+  const engine = new DecisionEngine({ authenticator: () => authenticator, state, policy: () => policy, nextId: createDecisionIds(), remediation: new RemediationScope(compileCidrs(config.state.remediation.exempt)) });
   const trace: CheckTrace[] = [];
   try {
     const decision = await engine.decide(req, nowMs, trace);

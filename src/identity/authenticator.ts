@@ -20,6 +20,8 @@ import type { Authenticator, TokenExtraction } from './types.js';
  * prefix (or by `ready()`), and map it to dependency_unavailable.
  */
 export const KEYS_UNAVAILABLE = 'keys_unavailable';
+/** Start of the detail of a token_invalid whose kid is not in the issuer's key set. */
+export const UNKNOWN_KID = 'kid not in the JWKS';
 
 const MIN_HS256_SECRET_BYTES = 32;
 
@@ -139,7 +141,7 @@ class JwtAuthenticator implements Authenticator {
     if (typeof found !== 'string') return this.finish(token, parsed, issuer, found, nowMs);
     if (found !== 'unknown_kid' && found !== KEYS_UNAVAILABLE) return deny('token_invalid', found);
 
-    const why = found === KEYS_UNAVAILABLE ? `${KEYS_UNAVAILABLE}: no usable keys loaded for the issuer` : 'kid not in the JWKS';
+    const why = found === KEYS_UNAVAILABLE ? `${KEYS_UNAVAILABLE}: no usable keys loaded for the issuer` : UNKNOWN_KID;
     const pending = issuer.keys.refetchForUnknownKid();
     if (pending === undefined) return deny('token_invalid', `${why} (refetch cooling down)`);
     return waitAtMost(pending, issuer.waitMs).then((settled) => {

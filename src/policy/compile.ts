@@ -112,6 +112,12 @@ class Policy implements CompiledPolicy {
     // 0. route
     const resource = this.resolveResource(req);
     if (resource === undefined) {
+      // An unauthenticated caller gets the challenge a protected route gives: otherwise 403 vs 401
+      // would let anyone map the policy's routes without a token.
+      if (identity === null && req.principal === '') {
+        const detail = `${this.routeDetail(req)} (answered as token_missing: the caller is unauthenticated)`;
+        return this.deny(trace, 0, 'token_missing', score, undefined, detail, shadowed, undefined);
+      }
       return this.deny(trace, 0, 'route_not_found', score, undefined, this.routeDetail(req), shadowed, undefined);
     }
     trace?.push({ check: 'route', verdict: 'pass', detail: `resource ${resource.name}` });

@@ -6,7 +6,7 @@ import type { CheckName } from './ranks.js';
  *
  * | # | check                  | denies with                                                                                      | applies to            | shadowable |
  * |---|------------------------|--------------------------------------------------------------------------------------------------|-----------------------|------------|
- * | 0 | `route`                | `route_not_found`                                                                                | every request         | no         |
+ * | 0 | `route`                | `route_not_found` (`token_missing` to a caller with neither token nor principal)                 | every request         | no         |
  * | 1 | `identity_requirement` | `token_missing`, `workload_identity_required`                                                    | every request         | no         |
  * | 2 | `state`                | `user_suspended`, `dependency_unavailable`                                                       | requests with a user  | yes        |
  * | 3 | `risk`                 | `admin_approval_required`, `risk_too_high`, `insufficient_user_authentication`, `device_verification_required` | requests with a user | yes |
@@ -21,7 +21,7 @@ import type { CheckName } from './ranks.js';
 export const CHECK_ORDER = [
   {
     check: 'route',
-    reasons: ['route_not_found'],
+    reasons: ['route_not_found', 'token_missing'],
     appliesTo: 'every request',
     shadowable: false,
     summary: 'context_extensions.resource, else the first matching route, else default_resource',

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BlockList } from 'node:net';
 import type { Checker } from '../decision/checker.js';
-import type { Decision, NormalizedRequest } from '../model.js';
+import type { ClientIpSource, Decision, NormalizedRequest } from '../model.js';
 import { inList } from '../normalize/cidr.js';
 import { clientIp, normalizeIp } from '../normalize/client-ip.js';
 import { normalizePath } from '../normalize/path.js';
@@ -59,6 +59,7 @@ function describe(o: HttpAuthzOptions, req: IncomingMessage): NormalizedRequest 
   let host = headers.host ?? '';
   let scheme = 'http';
   let ip = peer;
+  let ipSource: ClientIpSource = 'peer';
   if (trusted) {
     method = (headers['x-original-method'] ?? headers['x-forwarded-method'] ?? method).toUpperCase();
     target = headers['x-original-uri'] ?? headers['x-forwarded-uri'] ?? target;
@@ -67,7 +68,9 @@ function describe(o: HttpAuthzOptions, req: IncomingMessage): NormalizedRequest 
     // The proxy appends the address it saw as the right-most x-forwarded-for entry (nginx
     // $proxy_add_x_forwarded_for); X-Real-IP is nginx's single-value form.
     const real = headers['x-real-ip'];
-    ip = real ? normalizeIp(real) || peer : clientIp(peer, headers['x-forwarded-for'], 1);
+    const named = real ? normalizeIp(real) : clientIp('', headers['x-forwarded-for'], 1);
+    ip = named || peer;
+    ipSource = named !== '' ? 'forwarded' : 'proxy';
   }
   const split = normalizePath(target);
   return {
@@ -79,6 +82,7 @@ function describe(o: HttpAuthzOptions, req: IncomingMessage): NormalizedRequest 
     scheme,
     headers,
     clientIp: ip,
+    clientIpSource: ipSource,
     principal: '',
     contextExtensions: {},
     requestId: headers['x-request-id'] ?? '',
