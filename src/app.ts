@@ -23,6 +23,7 @@ import { createStateStore } from './state/index.js';
 import type { StateStore } from './state/types.js';
 import { bindGrpc, createGrpcServer } from './transport/grpc-server.js';
 import { HealthService } from './transport/health.js';
+import { ADMIN_TOKEN_ENV, adminRefusal } from './transport/admin-endpoint.js';
 import { createOpsServer, listenHttp, type ReadinessReport } from './transport/http-server.js';
 
 export interface AppOptions {
@@ -145,6 +146,9 @@ export class App {
 
   private async listen(): Promise<void> {
     const cfg = this.active.config.server;
+    // Before anything binds: a too-short admin token is a startup error.
+    const adminToken = process.env[ADMIN_TOKEN_ENV] || undefined;
+    const adminOff = cfg.http.address === '' ? 'no HTTP listener' : adminRefusal(cfg.http.address, adminToken);
     this.grpcServer = createGrpcServer(cfg, {
       checker: () => this.active.checker,
       responder: () => this.active.envoy,
@@ -154,7 +158,9 @@ export class App {
     });
     this.grpcAddress = await bindGrpc(this.grpcServer, cfg.grpc.address);
     if (cfg.http.address !== '') {
+      if (adminOff !== undefined) this.logger.info(`admin endpoint off: ${adminOff}`);
       this.httpServer = createOpsServer({
+        admin: adminOff === undefined ? { unblock: (t) => this.state.unblockIp(t), logger: this.logger, token: adminToken } : undefined,
         readiness: () => this.readiness(),
         registry: this.metrics.registry,
         logger: this.logger,

@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import { parseArgs } from 'node:util';
 import { Cluster, Redis } from 'ioredis';
 import { KeySpace, parseBlockTarget, StateInputError, validateScore, validateTtl, validateUser, DEFAULT_BLOCK_TTL_S, DEFAULT_SUSPEND_TTL_S } from '../state/keys.js';
@@ -12,6 +13,7 @@ import {
   type ListedEntry,
 } from '../state/redis-admin.js';
 import type { DataClient } from '../state/redis-conn.js';
+import { ADMIN_TOKEN_ENV, ADMIN_UNBLOCK_PATH } from '../transport/admin-endpoint.js';
 
 export const ADMIN_COMMANDS = ['suspend', 'unsuspend', 'block', 'unblock', 'risk', 'list'] as const;
 
@@ -20,6 +22,8 @@ const USAGE = `Usage:
   zt-authz unsuspend <user>                        DEL suspended_user:<user>
   zt-authz block <ip|cidr> [--ttl S]               SET blocked_ip:<ip> / blocked_cidr:<cidr> true EX S (default ${DEFAULT_BLOCK_TTL_S})
   zt-authz unblock <ip|cidr>                       DEL the key
+  zt-authz unblock --server URL <ip|cidr>          lift the block on a running server, any backend
+                                                   (its loopback admin endpoint; memory store too)
   zt-authz risk <user> <score 0..1> [--ttl S]      HSET user_risk:<user> score <score> (no TTL unless --ttl)
   zt-authz list [--json]                           every suspension, block and risk score with its TTL
 
@@ -27,6 +31,8 @@ Options:
   --redis URL     Redis to write to (default: $ZT_AUTHZ_REDIS, else redis://127.0.0.1:6379);
                   a cluster node URL works too: the cluster is discovered from it
   --prefix P      key prefix, as state.redis.key_prefix (default: none)
+  --server URL    the server's HTTP listener (http://127.0.0.1:8181); sends
+                  $ZT_AUTHZ_ADMIN_TOKEN as a bearer token when set
   -h, --help      this help
 
 Running sidecars enforce a change within milliseconds (client-side tracking). Every change is
@@ -45,6 +51,7 @@ function parse(argv: string[]) {
     strict: true,
     options: {
       redis: { type: 'string' },
+      server: { type: 'string' },
       prefix: { type: 'string' },
       ttl: { type: 'string' },
       reason: { type: 'string' },
@@ -222,6 +229,7 @@ export async function runAdmin(argv: string[]): Promise<number> {
     process.stderr.write(`zt-authz ${command}: ${(err as Error).message}\n\n${USAGE}`);
     return 2;
   }
+  if (args.values.server !== undefined) return unblockOnServer(command, args);
   const url = args.values.redis ?? process.env.ZT_AUTHZ_REDIS ?? 'redis://127.0.0.1:6379';
   if (!/^rediss?:\/\//.test(url)) {
     process.stderr.write(`zt-authz ${command}: invalid --redis ${JSON.stringify(url)}: expected redis:// or rediss://\n`);
@@ -247,4 +255,62 @@ export async function runAdmin(argv: string[]): Promise<number> {
     clearTimeout(timer);
     (conn as Awaited<ReturnType<typeof connect>> | undefined)?.data.disconnect();
   }
+}
+
+/** `unblock --server URL <target>`: POST to the running server's admin endpoint. */
+async function unblockOnServer(command: string, args: Parsed): Promise<number> {
+  const fail = (code: number, msg: string) => {
+    process.stderr.write(`zt-authz ${command}: ${msg}\n`);
+    return code;
+  };
+  if (command !== 'unblock') return fail(2, '--server applies to unblock only');
+  if (args.values.redis !== undefined || args.values.prefix !== undefined) return fail(2, '--server and --redis/--prefix exclude each other');
+  let url: URL;
+  try {
+    url = new URL(ADMIN_UNBLOCK_PATH, args.values.server);
+  } catch {
+    url = new URL('invalid:');
+  }
+  if (url.protocol !== 'http:') return fail(2, `invalid --server ${JSON.stringify(args.values.server)}: expected http://HOST:PORT`);
+  const token = process.env[ADMIN_TOKEN_ENV];
+  const body = JSON.stringify({ target: args.positionals[1] });
+  try {
+    const { status, text } = await post(url, body, token);
+    if (status !== 200) return fail(status === 400 ? 2 : 1, `server answered ${status}: ${text}`);
+    const id = (JSON.parse(text) as { unblocked?: string }).unblocked;
+    process.stdout.write(`unblocked: ${id ?? ''} (on ${url.host})\n`);
+    return 0;
+  } catch (err) {
+    return fail(1, `server error: ${(err as Error).message}`);
+  }
+}
+
+/** One request with a deadline this code owns: the socket is destroyed and the promise settled. */
+function post(url: URL, body: string, token: string | undefined): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) };
+    if (token) headers.authorization = `Bearer ${token}`;
+    const req = request(url, { method: 'POST', headers }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => {
+        clearTimeout(timer);
+        resolve({ status: res.statusCode ?? 0, text });
+      });
+      res.on('error', (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+    });
+    const timer = setTimeout(() => {
+      req.destroy();
+      reject(new Error(`no answer within ${DEADLINE_MS} ms`));
+    }, DEADLINE_MS);
+    req.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    req.end(body);
+  });
 }

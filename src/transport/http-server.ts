@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../observability/logger.js';
+import { ADMIN_UNBLOCK_PATH, handleAdmin, type AdminOptions } from './admin-endpoint.js';
 import { handleHttpAuthz, type HttpAuthzOptions } from './http-authz.js';
 
 export interface ReadinessReport {
@@ -15,6 +16,8 @@ export interface OpsServerDeps {
   readonly logger: Logger;
   /** True once shutdown began: readiness fails so load balancers stop sending work. */
   readonly draining: () => boolean;
+  /** Undefined when the admin endpoint is off (see adminRefusal). */
+  readonly admin?: AdminOptions | undefined;
 }
 
 /** /healthz (process alive), /readyz (can decide), /metrics, and the HTTP authorization mode. */
@@ -25,6 +28,10 @@ export function createOpsServer(deps: OpsServerDeps): Server {
     try {
       if (path === deps.authz.prefix || path?.startsWith(deps.authz.prefix + '/')) {
         handleHttpAuthz(deps.authz, req, res);
+        return;
+      }
+      if (path === ADMIN_UNBLOCK_PATH && deps.admin !== undefined) {
+        handleAdmin(deps.admin, req, res);
         return;
       }
       if (req.method !== 'GET' && req.method !== 'HEAD') {
