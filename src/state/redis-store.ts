@@ -8,6 +8,7 @@ import { KeySpace, parseStoredScore, type ListKind } from './keys.js';
 import { emptySnapshot, type MirrorSnapshot, type RiskEntry } from './mirror.js';
 import { adminBlock, adminRisk, adminSuspend, adminUnblock, adminUnsuspend, scanPatterns } from './redis-admin.js';
 import { createDataClient, createNodeClient, describeTarget, type DataClient, type NodeAddress } from './redis-conn.js';
+import { dataPersistence, PERSISTENCE_MODES, type PersistenceMode } from './redis-persistence.js';
 import { RedisRemediator } from './remediation.js';
 import { TrackingChannel } from './tracking-channel.js';
 import { MirroredStateView, type ListName } from './view.js';
@@ -58,6 +59,8 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
     this.data = createDataClient(r, 'zt-authz-data');
     this.data.on('error', (err: Error) => deps.logger.debug({ err: err.message }, 'redis data connection error'));
     this.data.on('close', () => this.markOutOfSync('data connection closed'));
+    // Every (re)connect may be a Redis that restarted with another config, or a failover.
+    this.data.on('ready', () => void this.checkPersistence());
     this.remediator = new RedisRemediator(
       cfg.remediation,
       this.data,
@@ -158,6 +161,25 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
   async setRisk(sub: string, score: number, ttlS?: number): Promise<void> {
     const c = await adminRisk(this.data, this.keys, sub, score, ttlS);
     this.mirror.setRisk(c.id, { score, expiresAtMs: ttlS === undefined ? Infinity : Date.now() + ttlS * 1000 });
+  }
+
+  /**
+   * A Redis that restarts without persistence comes back empty: every suspension and block is gone
+   * until rewritten. Read at every connect; warn and show it in zt_authz_state_redis_persistence.
+   */
+  private async checkPersistence(): Promise<void> {
+    const mode = await dataPersistence(this.data, this.isCluster).catch((): PersistenceMode => 'unknown');
+    if (this.closed) return;
+    const gauge = this.deps.metrics.stateRedisPersistence;
+    for (const m of PERSISTENCE_MODES) gauge.set({ mode: m }, m === mode ? 1 : 0);
+    if (mode === 'aof') return;
+    const why =
+      mode === 'none'
+        ? 'Redis has neither AOF nor RDB persistence: after a Redis restart every suspension and IP block is lost'
+        : mode === 'rdb'
+          ? 'Redis persists by RDB snapshots only: a Redis restart loses the suspensions and blocks written since the last snapshot'
+          : 'Redis persistence could not be read (INFO/CONFIG GET refused) and AOF is not reported on';
+    this.deps.logger.warn({ redis_persistence: mode }, `state: ${why}; enable appendonly yes`);
   }
 
   // --- keeping the mirror in sync ---

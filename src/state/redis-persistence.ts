@@ -1,0 +1,37 @@
+import type { Cluster, Redis } from 'ioredis';
+import type { DataClient } from './redis-conn.js';
+
+/** Weakest first: a cluster is as durable as its weakest master. */
+export const PERSISTENCE_MODES = ['none', 'unknown', 'rdb', 'aof'] as const;
+export type PersistenceMode = (typeof PERSISTENCE_MODES)[number];
+
+/**
+ * How one Redis node persists. AOF shows in INFO persistence (`aof_enabled:1`). Whether RDB
+ * snapshots are configured does not: that needs `CONFIG GET save`, which a least-privilege ACL user
+ * may be refused (and should be: CONFIG GET also reads secrets). Then, with AOF off, 'unknown'.
+ */
+export async function persistenceOf(node: Redis): Promise<PersistenceMode> {
+  let info: string;
+  try {
+    info = await node.info('persistence');
+  } catch {
+    return 'unknown';
+  }
+  if (/^aof_enabled:1\r?$/m.test(info)) return 'aof';
+  try {
+    const reply = (await node.config('GET', 'save')) as unknown;
+    const save = Array.isArray(reply) ? reply[1] : undefined;
+    if (typeof save !== 'string') return 'unknown';
+    return save.trim() === '' ? 'none' : 'rdb';
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** The weakest mode over every master (one node for standalone and Sentinel). */
+export async function dataPersistence(data: DataClient, cluster: boolean): Promise<PersistenceMode> {
+  const nodes = cluster ? (data as Cluster).nodes('master') : [data as Redis];
+  if (nodes.length === 0) return 'unknown';
+  const modes = await Promise.all(nodes.map(persistenceOf));
+  return modes.reduce((worst, m) => (PERSISTENCE_MODES.indexOf(m) < PERSISTENCE_MODES.indexOf(worst) ? m : worst), 'aof' as PersistenceMode);
+}
