@@ -14,8 +14,8 @@ export async function persistenceOf(node: Redis): Promise<PersistenceMode> {
   let info: string;
   try {
     info = await node.info('persistence');
-  } catch {
-    return 'unknown';
+  } catch (err) {
+    return refused(err);
   }
   if (/^aof_enabled:1\r?$/m.test(info)) return 'aof';
   try {
@@ -23,9 +23,15 @@ export async function persistenceOf(node: Redis): Promise<PersistenceMode> {
     const save = Array.isArray(reply) ? reply[1] : undefined;
     if (typeof save !== 'string') return 'unknown';
     return save.trim() === '' ? 'none' : 'rdb';
-  } catch {
-    return 'unknown';
+  } catch (err) {
+    return refused(err);
   }
+}
+
+/** A refused command is an answer ('unknown'); a timeout or lost connection is not: rethrown, to retry. */
+function refused(err: unknown): PersistenceMode {
+  if (/NOPERM|unknown command|unknown subcommand/i.test((err as Error).message)) return 'unknown';
+  throw err;
 }
 
 /** The weakest mode over every master (one node for standalone and Sentinel). */

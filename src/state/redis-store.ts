@@ -44,6 +44,7 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
   private pending = new Set<string>();
   private pendingScheduled = false;
   private timers: NodeJS.Timeout[] = [];
+  private persistenceRetry: NodeJS.Timeout | undefined;
   private closed = false;
   private firstSync!: () => void;
   private readonly firstSyncDone = new Promise<void>((resolve) => (this.firstSync = resolve));
@@ -107,6 +108,7 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
     if (this.closed) return;
     this.closed = true;
     for (const t of this.timers) clearInterval(t);
+    clearTimeout(this.persistenceRetry);
     await this.remediator.close();
     for (const c of this.channels.values()) c.close();
     this.data.disconnect();
@@ -168,7 +170,20 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
    * until rewritten. Read at every connect; warn and show it in zt_authz_state_redis_persistence.
    */
   private async checkPersistence(): Promise<void> {
-    const mode = await dataPersistence(this.data, this.isCluster).catch((): PersistenceMode => 'unknown');
+    let mode: PersistenceMode;
+    try {
+      mode = await dataPersistence(this.data, this.isCluster);
+    } catch {
+      // A timeout says nothing about persistence: ask again shortly (a lost connection asks on 'ready').
+      if (!this.closed && this.data.status === 'ready' && this.persistenceRetry === undefined) {
+        this.persistenceRetry = setTimeout(() => {
+          this.persistenceRetry = undefined;
+          void this.checkPersistence();
+        }, this.cfg.redis.heartbeat_interval_ms);
+        this.persistenceRetry.unref();
+      }
+      return;
+    }
     if (this.closed) return;
     const gauge = this.deps.metrics.stateRedisPersistence;
     for (const m of PERSISTENCE_MODES) gauge.set({ mode: m }, m === mode ? 1 : 0);
