@@ -10,7 +10,7 @@ export type PersistenceMode = (typeof PERSISTENCE_MODES)[number];
  * snapshots are configured does not: that needs `CONFIG GET save`, which a least-privilege ACL user
  * may be refused (and should be: CONFIG GET also reads secrets). Then, with AOF off, 'unknown'.
  */
-export async function persistenceOf(node: Redis): Promise<PersistenceMode> {
+export async function persistenceOf(node: Redis, configGet: boolean): Promise<PersistenceMode> {
   let info: string;
   try {
     info = await node.info('persistence');
@@ -18,6 +18,7 @@ export async function persistenceOf(node: Redis): Promise<PersistenceMode> {
     return refused(err);
   }
   if (/^aof_enabled:1\r?$/m.test(info)) return 'aof';
+  if (!configGet) return 'unknown';
   try {
     const reply = (await node.config('GET', 'save')) as unknown;
     const save = Array.isArray(reply) ? reply[1] : undefined;
@@ -35,9 +36,23 @@ function refused(err: unknown): PersistenceMode {
 }
 
 /** The weakest mode over every master (one node for standalone and Sentinel). */
-export async function dataPersistence(data: DataClient, cluster: boolean): Promise<PersistenceMode> {
+export async function dataPersistence(data: DataClient, cluster: boolean, configGet: boolean): Promise<PersistenceMode> {
   const nodes = cluster ? (data as Cluster).nodes('master') : [data as Redis];
   if (nodes.length === 0) return 'unknown';
-  const modes = await Promise.all(nodes.map(persistenceOf));
+  const modes = await Promise.all(nodes.map((n) => persistenceOf(n, configGet)));
   return modes.reduce((worst, m) => (PERSISTENCE_MODES.indexOf(m) < PERSISTENCE_MODES.indexOf(worst) ? m : worst), 'aof' as PersistenceMode);
+}
+
+/**
+ * CONFIG GET is tried only as Redis's default user: a named ACL user is least-privilege by intent,
+ * and a refused command would land in its ACL LOG on every connect.
+ */
+export function mayConfigGet(url: string | undefined): boolean {
+  if (url === undefined) return true;
+  try {
+    const user = decodeURIComponent(new URL(url).username);
+    return user === '' || user === 'default';
+  } catch {
+    return false;
+  }
 }

@@ -8,7 +8,7 @@ import { KeySpace, parseStoredScore, type ListKind } from './keys.js';
 import { emptySnapshot, type MirrorSnapshot, type RiskEntry } from './mirror.js';
 import { adminBlock, adminRisk, adminSuspend, adminUnblock, adminUnsuspend, scanPatterns } from './redis-admin.js';
 import { createDataClient, createNodeClient, describeTarget, type DataClient, type NodeAddress } from './redis-conn.js';
-import { dataPersistence, PERSISTENCE_MODES, type PersistenceMode } from './redis-persistence.js';
+import { dataPersistence, mayConfigGet, PERSISTENCE_MODES, type PersistenceMode } from './redis-persistence.js';
 import { RedisRemediator } from './remediation.js';
 import { TrackingChannel } from './tracking-channel.js';
 import { MirroredStateView, type ListName } from './view.js';
@@ -172,7 +172,7 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
   private async checkPersistence(): Promise<void> {
     let mode: PersistenceMode;
     try {
-      mode = await dataPersistence(this.data, this.isCluster);
+      mode = await dataPersistence(this.data, this.isCluster, mayConfigGet(this.cfg.redis.url));
     } catch {
       // A timeout says nothing about persistence: ask again shortly (a lost connection asks on 'ready').
       if (!this.closed && this.data.status === 'ready' && this.persistenceRetry === undefined) {
@@ -193,7 +193,7 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
         ? 'Redis has neither AOF nor RDB persistence: after a Redis restart every suspension and IP block is lost'
         : mode === 'rdb'
           ? 'Redis persists by RDB snapshots only: a Redis restart loses the suspensions and blocks written since the last snapshot'
-          : 'Redis persistence could not be read (INFO/CONFIG GET refused) and AOF is not reported on';
+          : 'AOF is off and whether RDB snapshots are on could not be read (INFO refused, or an ACL user without CONFIG GET)';
     this.deps.logger.warn({ redis_persistence: mode }, `state: ${why}; enable appendonly yes`);
   }
 
