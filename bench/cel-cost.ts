@@ -29,6 +29,7 @@ const req: NormalizedRequest = {
   scheme: 'https',
   headers,
   clientIp: '10.1.2.3',
+  clientIpSource: 'peer',
   principal: '',
   contextExtensions: {},
   requestId: 'r',

@@ -6,6 +6,7 @@ import type { Config } from './config/schema/index.js';
 import { loadConfig, type LoadOptions, type LoadResult } from './config/load.js';
 import { DecisionPipeline } from './decision/pipeline.js';
 import { DecisionEngine } from './decision/engine.js';
+import { RemediationScope } from './decision/remediation-scope.js';
 import { createDecisionIds } from './decision/ids.js';
 // authenticator.js, not index.js: the server needs no jose (only `zt-authz token` signs with it).
 import { createAuthenticator } from './identity/authenticator.js';
@@ -24,6 +25,7 @@ import { createStateStore } from './state/index.js';
 import type { StateStore } from './state/types.js';
 import { createGrpcServer, type ZtGrpcServer } from './transport/grpc-server.js';
 import { HealthService } from './transport/health.js';
+import { ADMIN_TOKEN_ENV, adminRefusal } from './transport/admin-endpoint.js';
 import { createOpsServer, listenHttp, type ReadinessReport } from './transport/http-server.js';
 import { LiveStats } from './observability/live-stats.js';
 import { CHECK_ORDER } from './policy/index.js';
@@ -169,7 +171,13 @@ export class App {
   }
 
   private assemble(c: Compiled, authenticator: Authenticator): Active {
-    const engine = new DecisionEngine({ authenticator, state: this.state, policy: c.policy, nextId: this.nextId });
+    const engine = new DecisionEngine({
+      authenticator,
+      state: this.state,
+      policy: c.policy,
+      nextId: this.nextId,
+      remediation: new RemediationScope(compileCidrs(c.config.state.remediation.exempt)),
+    });
     const pipeline = new DecisionPipeline({
       engine,
       normalizer: new RequestNormalizer({ trustedXffHops: c.config.network.trusted_xff_hops, trustedProxies: this.trustedProxies }),
@@ -203,6 +211,9 @@ export class App {
 
   private async listen(): Promise<void> {
     const cfg = this.active.config.server;
+    // Before anything binds: a too-short admin token is a startup error.
+    const adminToken = process.env[ADMIN_TOKEN_ENV] || undefined;
+    const adminOff = cfg.http.address === '' ? 'no HTTP listener' : adminRefusal(cfg.http.address, adminToken);
     this.grpcServer = createGrpcServer(cfg, {
       serving: () => this.active,
       health: this.health,
@@ -210,7 +221,9 @@ export class App {
     });
     this.grpcAddress = await this.grpcServer.bind(cfg.grpc.address);
     if (cfg.http.address !== '') {
+      if (adminOff !== undefined) this.logger.info(`admin endpoint off: ${adminOff}`);
       this.httpServer = createOpsServer({
+        admin: adminOff === undefined ? { unblock: (t) => this.state.unblockIp(t), logger: this.logger, token: adminToken } : undefined,
         readiness: () => this.readiness(),
         metricsText: (this.opts.metricsText ?? ((r: Registry) => () => r.metrics()))(this.metrics.registry),
         metricsContentType: this.metrics.registry.contentType,
@@ -276,7 +289,13 @@ export class App {
       start: () => authn.start(),
       close: () => undefined,
     };
-    const engine = new DecisionEngine({ authenticator: forgetful, state: readOnly, policy: active.policy, nextId: this.nextId });
+    const engine = new DecisionEngine({
+      authenticator: forgetful,
+      state: readOnly,
+      policy: active.policy,
+      nextId: this.nextId,
+      remediation: new RemediationScope(compileCidrs([])),
+    });
     const issuer = active.config.identity.issuers[0];
     return explainRequest(input, {
       engine,

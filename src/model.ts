@@ -1,5 +1,7 @@
 import type { Reason } from './reasons.js';
 
+export type ClientIpSource = 'forwarded' | 'peer' | 'proxy';
+
 /** A CheckRequest (or HTTP auth subrequest) reduced to what the checks read. Built once per call. */
 export interface NormalizedRequest {
   /** Upper-case HTTP method. */
@@ -16,6 +18,14 @@ export interface NormalizedRequest {
   readonly headers: Readonly<Record<string, string>>;
   /** Normalised client IP ('' when unknown); IPv4-mapped IPv6 is reduced to IPv4. */
   readonly clientIp: string;
+  /**
+   * Where clientIp came from, so auto-remediation never blames a relay for the clients behind it:
+   * 'forwarded' - named by a trusted forwarder (x-forwarded-for under trusted_xff_hops, or a trusted
+   *   proxy's X-Real-IP / X-Forwarded-For in HTTP mode): the originating client;
+   * 'peer' - the direct peer, and nothing in the config says it is a proxy;
+   * 'proxy' - the peer is a configured proxy that forwarded no client address: it relays for others.
+   */
+  readonly clientIpSource: ClientIpSource;
   /** Workload identity of the caller from mTLS (SPIFFE ID), '' when none. */
   readonly principal: string;
   /** Envoy per-route context_extensions. */
@@ -41,7 +51,8 @@ export interface Identity {
  * when its issuer has no usable keys (its JWKS never loaded), a dependency outage that the engine
  * answers with dependency_unavailable and counts against no one.
  */
-export type AuthFault = 'keys_unavailable';
+/** keys_unavailable: the issuer's JWKS is down (not the client's fault); unknown_kid: the kid is in no key set, e.g. just rotated out. */
+export type AuthFault = 'keys_unavailable' | 'unknown_kid';
 
 export type AuthResult =
   | { readonly ok: true; readonly identity: Identity }

@@ -205,7 +205,7 @@ for (const n of args.routes) {
   const specs = parsed.routes as readonly RouteSpec[];
   const index = new RouteIndex(specs);
   const linear = linearMatcher(specs);
-  const req = { method: 'GET', path: '/api/orders', rawPath: '/api/orders', query: '', host: REQ_HOST, scheme: 'http', headers: {}, clientIp: '', principal: '', contextExtensions: {}, requestId: '' };
+  const req = { method: 'GET', path: '/api/orders', rawPath: '/api/orders', query: '', host: REQ_HOST, scheme: 'http', headers: {}, clientIp: '', clientIpSource: 'peer' as const, principal: '', contextExtensions: {}, requestId: '' };
   if (index.match(req) !== specs[specs.length - 1] || linear(req) !== specs[specs.length - 1]) throw new Error('route table: the bench request must match the last route');
   routeMatchTimed.push({ x: n, fn: () => index.match(req), samples: [], extra: {} });
   linearTimed.push({ x: n, fn: () => linear(req), samples: [], extra: {} });

@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import { parseArgs } from 'node:util';
 import { Cluster, Redis } from 'ioredis';
 import { loadConfig } from '../config/load.js';
@@ -14,6 +15,7 @@ import {
   type ListedEntry,
 } from '../state/redis-admin.js';
 import type { DataClient } from '../state/redis-conn.js';
+import { ADMIN_TOKEN_ENV, ADMIN_UNBLOCK_PATH } from '../transport/admin-endpoint.js';
 
 export const ADMIN_COMMANDS = ['suspend', 'unsuspend', 'block', 'unblock', 'risk', 'unrisk', 'list'] as const;
 
@@ -22,6 +24,8 @@ const USAGE = `Usage:
   zt-authz unsuspend <user>                        DEL suspended_user:<user>
   zt-authz block <ip|cidr> [--ttl S]               SET blocked_ip:<ip> / blocked_cidr:<cidr> true EX S (default ${DEFAULT_BLOCK_TTL_S})
   zt-authz unblock <ip|cidr>                       DEL the key
+  zt-authz unblock --server URL <ip|cidr>          lift the block on a running server, any backend
+                                                   (its loopback admin endpoint; memory store too)
   zt-authz risk <user> <score 0..1> [--ttl S]      HSET user_risk:<user> score <score> (no TTL unless --ttl)
   zt-authz unrisk <user>                           DEL user_risk:<user> (the token's own score applies again)
   zt-authz list [--json]                           every suspension, block and risk score with its TTL
@@ -33,6 +37,8 @@ Options:
   --redis URL     Redis to write to (default: $ZT_AUTHZ_REDIS, else the config's, else
                   redis://127.0.0.1:6379); a cluster node URL works too: the cluster is discovered from it
   --prefix P      key prefix, as state.redis.key_prefix (default: the config's, else none)
+  --server URL    the server's HTTP listener (http://127.0.0.1:8181); sends
+                  $ZT_AUTHZ_ADMIN_TOKEN as a bearer token when set
   -h, --help      this help
 
 Running sidecars enforce a change within milliseconds (client-side tracking). Every change is
@@ -60,6 +66,7 @@ function parse(argv: string[]) {
     options: {
       config: { type: 'string' },
       redis: { type: 'string' },
+      server: { type: 'string' },
       prefix: { type: 'string' },
       ttl: { type: 'string' },
       reason: { type: 'string' },
@@ -249,6 +256,7 @@ export async function runAdmin(argv: string[]): Promise<number> {
     process.stderr.write(`zt-authz ${command}: ${message} (zt-authz ${command} --help for usage)\n`);
     return 2;
   }
+  if (args.values.server !== undefined) return unblockOnServer(command, args);
   let fromConfig: { url?: string | undefined; prefix?: string } = {};
   const configFile = args.values.config ?? (process.env.ZT_AUTHZ_CONFIG || undefined);
   if (configFile !== undefined) {
@@ -290,4 +298,62 @@ export async function runAdmin(argv: string[]): Promise<number> {
     clearTimeout(timer);
     (conn as Awaited<ReturnType<typeof connect>> | undefined)?.data.disconnect();
   }
+}
+
+/** `unblock --server URL <target>`: POST to the running server's admin endpoint. */
+async function unblockOnServer(command: string, args: Parsed): Promise<number> {
+  const fail = (code: number, msg: string) => {
+    process.stderr.write(`zt-authz ${command}: ${msg}\n`);
+    return code;
+  };
+  if (command !== 'unblock') return fail(2, '--server applies to unblock only');
+  if (args.values.redis !== undefined || args.values.prefix !== undefined) return fail(2, '--server and --redis/--prefix exclude each other');
+  let url: URL;
+  try {
+    url = new URL(ADMIN_UNBLOCK_PATH, args.values.server);
+  } catch {
+    url = new URL('invalid:');
+  }
+  if (url.protocol !== 'http:') return fail(2, `invalid --server ${JSON.stringify(args.values.server)}: expected http://HOST:PORT`);
+  const token = process.env[ADMIN_TOKEN_ENV];
+  const body = JSON.stringify({ target: args.positionals[1] });
+  try {
+    const { status, text } = await post(url, body, token);
+    if (status !== 200) return fail(status === 400 ? 2 : 1, `server answered ${status}: ${text}`);
+    const id = (JSON.parse(text) as { unblocked?: string }).unblocked;
+    process.stdout.write(`unblocked: ${id ?? ''} (on ${url.host})\n`);
+    return 0;
+  } catch (err) {
+    return fail(1, `server error: ${(err as Error).message}`);
+  }
+}
+
+/** One request with a deadline this code owns: the socket is destroyed and the promise settled. */
+function post(url: URL, body: string, token: string | undefined): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) };
+    if (token) headers.authorization = `Bearer ${token}`;
+    const req = request(url, { method: 'POST', headers }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => {
+        clearTimeout(timer);
+        resolve({ status: res.statusCode ?? 0, text });
+      });
+      res.on('error', (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+    });
+    const timer = setTimeout(() => {
+      req.destroy();
+      reject(new Error(`no answer within ${DEADLINE_MS} ms`));
+    }, DEADLINE_MS);
+    req.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    req.end(body);
+  });
 }

@@ -1,8 +1,10 @@
 import { loadConfig } from '../config/load.js';
 import { DecisionEngine } from '../decision/engine.js';
 import { createDecisionIds } from '../decision/ids.js';
+import { RemediationScope } from '../decision/remediation-scope.js';
 import type { CheckTrace, NormalizedRequest } from '../model.js';
 import { createAuthenticator } from '../identity/index.js';
+import { compileCidrs } from '../normalize/cidr.js';
 import { normalizeIp } from '../normalize/client-ip.js';
 import { normalizeRequest } from '../normalize/request.js';
 import { createLogger } from '../observability/logger.js';
@@ -104,6 +106,7 @@ export async function runExplain(argv: string[]): Promise<number> {
       scheme: 'https',
       headers,
       clientIp: normalizeIp(values.ip),
+      clientIpSource: 'peer',
       principal: values.principal,
       contextExtensions: values.resource ? { resource: values.resource } : {},
       requestId: 'explain',
@@ -132,7 +135,7 @@ export async function runExplain(argv: string[]): Promise<number> {
     start: () => authenticator.start(),
     close: () => authenticator.close(),
   };
-  const engine = new DecisionEngine({ authenticator: realClock, state, policy, nextId: createDecisionIds() });
+  const engine = new DecisionEngine({ authenticator: realClock, state, policy, nextId: createDecisionIds(), remediation: new RemediationScope(compileCidrs(config.state.remediation.exempt)) });
   const trace: CheckTrace[] = [];
   try {
     const decision = await engine.decide(req, nowMs, trace);

@@ -2,6 +2,7 @@ import type { Authenticator } from '../identity/types.js';
 import type { CompiledPolicy } from '../policy/types.js';
 import type { Reason } from '../reasons.js';
 import type { StateView } from '../state/types.js';
+import type { RemediationScope } from './remediation-scope.js';
 import type { AuthResult, CheckTrace, Decision, Identity, NormalizedRequest } from '../model.js';
 
 /** One config's parts: a reload builds a new engine rather than swapping what this one reads. */
@@ -10,18 +11,11 @@ export interface EngineDeps {
   readonly state: StateView;
   readonly policy: CompiledPolicy;
   readonly nextId: () => string;
+  /** Which failed authentications count against the client IP (remediation-scope.ts). */
+  readonly remediation: RemediationScope;
 }
 
-/** Reasons that count towards auto-remediation of the source IP (forged, expired, garbage tokens). */
-const AUTH_FAILURES: ReadonlySet<Reason> = new Set<Reason>([
-  'token_malformed',
-  'token_invalid',
-  'token_expired',
-  'token_not_yet_valid',
-  'token_lifetime_exceeded',
-  'issuer_unknown',
-  'audience_mismatch',
-]);
+const IP_LIST_UNAVAILABLE = 'block list unavailable (state backend)';
 
 /**
  * The decision pipeline, in its documented order:
@@ -29,6 +23,11 @@ const AUTH_FAILURES: ReadonlySet<Reason> = new Set<Reason>([
  *   suspension, risk, time window, allow list, clearance, service pair).
  * The blocked-IP check runs before the token so that a blocked source cannot make the sidecar
  * verify signatures for it. Synchronous unless the authenticator must wait for a key refetch.
+ *
+ * Explicit deny first: when the block list cannot be trusted (fail_closed during an outage) and the
+ * IP is not listed, the other checks still run; any explicit deny they reach (a suspended user, a
+ * bad token, a resource not granted) answers with its own reason, and only what would have been an
+ * allow becomes dependency_unavailable.
  */
 export class DecisionEngine {
   constructor(private readonly deps: EngineDeps) {}
@@ -43,15 +42,17 @@ export class DecisionEngine {
     }
     trace?.push({ check: 'readiness', verdict: 'pass' });
 
+    let ipUnknown = false;
     if (req.clientIp !== '') {
       const blocked = this.deps.state.ipBlocked(req.clientIp, nowMs);
-      if (blocked !== 'clear') {
-        const reason: Reason = blocked === 'listed' ? 'ip_blocked' : 'dependency_unavailable';
-        const detail = blocked === 'listed' ? `ip ${req.clientIp}` : 'block list unavailable (state backend)';
-        trace?.push({ check: 'ip_block', verdict: 'deny', reason, detail });
-        return this.deny(reason, detail, undefined);
+      if (blocked === 'listed') {
+        const detail = `ip ${req.clientIp}`;
+        trace?.push({ check: 'ip_block', verdict: 'deny', reason: 'ip_blocked', detail });
+        return this.deny('ip_blocked', detail, undefined);
       }
-      trace?.push({ check: 'ip_block', verdict: 'pass' });
+      ipUnknown = blocked === 'unavailable';
+      if (ipUnknown) trace?.push({ check: 'ip_block', verdict: 'skip', detail: `${IP_LIST_UNAVAILABLE}: an allow becomes dependency_unavailable` });
+      else trace?.push({ check: 'ip_block', verdict: 'pass' });
     } else {
       trace?.push({ check: 'ip_block', verdict: 'skip', detail: 'no client ip' });
     }
@@ -62,16 +63,16 @@ export class DecisionEngine {
     }
     if (extracted.kind === 'none') {
       trace?.push({ check: 'token', verdict: 'skip', detail: 'no token presented' });
-      return this.authorize(req, null, nowMs, trace);
+      return this.authorize(req, null, nowMs, ipUnknown, trace);
     }
     const result = authn.authenticate(extracted.token, nowMs);
     if (result instanceof Promise) {
-      return result.then((r) => this.afterAuth(req, r, nowMs, trace));
+      return result.then((r) => this.afterAuth(req, r, nowMs, ipUnknown, trace));
     }
-    return this.afterAuth(req, result, nowMs, trace);
+    return this.afterAuth(req, result, nowMs, ipUnknown, trace);
   }
 
-  private afterAuth(req: NormalizedRequest, result: AuthResult, nowMs: number, trace?: CheckTrace[]): Decision {
+  private afterAuth(req: NormalizedRequest, result: AuthResult, nowMs: number, ipUnknown: boolean, trace?: CheckTrace[]): Decision {
     if (!result.ok) {
       if (result.fault === 'keys_unavailable') {
         // The issuer's JWKS is down: a dependency failure, not the client's fault (and no strike for its IP).
@@ -81,17 +82,21 @@ export class DecisionEngine {
       return this.authFailed(req, nowMs, result, trace);
     }
     trace?.push({ check: 'token', verdict: 'pass', detail: `iss=${result.identity.issuer} sub=${result.identity.sub}` });
-    return this.authorize(req, result.identity, nowMs, trace);
+    return this.authorize(req, result.identity, nowMs, ipUnknown, trace);
   }
 
   private authFailed(req: NormalizedRequest, nowMs: number, result: AuthResult & { ok: false }, trace?: CheckTrace[]): Decision {
     trace?.push({ check: 'token', verdict: 'deny', reason: result.reason, detail: result.detail });
-    if (req.clientIp !== '' && AUTH_FAILURES.has(result.reason)) this.deps.state.recordAuthFailure(req.clientIp, nowMs);
+    if (this.deps.remediation.counts(req, result)) this.deps.state.recordAuthFailure(req.clientIp, nowMs);
     return this.deny(result.reason, result.detail, undefined);
   }
 
-  private authorize(req: NormalizedRequest, identity: Identity | null, nowMs: number, trace?: CheckTrace[]): Decision {
+  private authorize(req: NormalizedRequest, identity: Identity | null, nowMs: number, ipUnknown: boolean, trace?: CheckTrace[]): Decision {
     const outcome = this.deps.policy.evaluate({ req, identity, nowMs }, this.deps.state, trace);
+    if (ipUnknown && outcome.reason === 'allowed') {
+      trace?.push({ check: 'ip_block', verdict: 'deny', reason: 'dependency_unavailable', detail: IP_LIST_UNAVAILABLE });
+      return this.deny('dependency_unavailable', IP_LIST_UNAVAILABLE, identity?.sub);
+    }
     return {
       allow: outcome.reason === 'allowed',
       reason: outcome.reason,

@@ -20,6 +20,8 @@ import type { Authenticator, TokenExtraction } from './types.js';
  * engine tells a dependency outage from a bad token.
  */
 export const KEYS_UNAVAILABLE = 'keys_unavailable';
+/** Start of the detail of a token_invalid whose kid is not in the issuer's key set. */
+export const UNKNOWN_KID = 'kid not in the JWKS';
 
 const MIN_HS256_SECRET_BYTES = 32;
 
@@ -154,8 +156,8 @@ class JwtAuthenticator implements Authenticator {
     if (typeof found !== 'string') return this.finish(token, parsed, issuer, found, nowMs, remember);
     if (found !== 'unknown_kid' && found !== KEYS_UNAVAILABLE) return deny('token_invalid', found);
 
-    const fault: AuthFault | undefined = found === KEYS_UNAVAILABLE ? 'keys_unavailable' : undefined;
-    const why = fault ? `${KEYS_UNAVAILABLE}: ${issuer.keys.unusableReason() ?? 'no usable keys loaded for the issuer'}` : 'kid not in the JWKS';
+    const fault: AuthFault = found === KEYS_UNAVAILABLE ? 'keys_unavailable' : 'unknown_kid';
+    const why = fault === 'keys_unavailable' ? `${KEYS_UNAVAILABLE}: ${issuer.keys.unusableReason() ?? 'no usable keys loaded for the issuer'}` : UNKNOWN_KID;
     const pending = issuer.keys.refetchForUnknownKid();
     if (pending === undefined) return deny('token_invalid', `${why} (refetch cooling down)`, fault);
     return waitAtMost(pending, issuer.waitMs).then((settled) => {

@@ -1,4 +1,4 @@
-import type { NormalizedRequest } from '../model.js';
+import type { ClientIpSource, NormalizedRequest } from '../model.js';
 import { inList, type CidrList } from './cidr.js';
 import { clientIp, normalizeIp } from './client-ip.js';
 import { normalizeRequest } from './request.js';
@@ -27,6 +27,7 @@ export function normalizeAuthSubrequest(sub: AuthSubrequest, trustedProxies: Cid
   let authority = headers.host ?? '';
   let scheme = 'http';
   let ip = peer;
+  let ipSource: ClientIpSource = 'peer';
   if (trusted) {
     method = headers['x-original-method'] ?? headers['x-forwarded-method'] ?? method;
     target = headers['x-original-uri'] ?? headers['x-forwarded-uri'] ?? target;
@@ -35,7 +36,10 @@ export function normalizeAuthSubrequest(sub: AuthSubrequest, trustedProxies: Cid
     // The proxy appends the address it saw as the right-most x-forwarded-for entry (nginx
     // $proxy_add_x_forwarded_for); X-Real-IP is nginx's single-value form.
     const real = headers['x-real-ip'];
-    ip = real ? normalizeIp(real) || peer : clientIp(peer, headers['x-forwarded-for'], 1);
+    const named = real ? normalizeIp(real) : clientIp('', headers['x-forwarded-for'], 1);
+    ip = named || peer;
+    // A trusted proxy that names no client is judged as itself, but never counted as one client.
+    ipSource = named !== '' ? 'forwarded' : 'proxy';
   }
   return normalizeRequest({
     method,
@@ -46,6 +50,7 @@ export function normalizeAuthSubrequest(sub: AuthSubrequest, trustedProxies: Cid
     scheme,
     headers,
     clientIp: ip,
+    clientIpSource: ipSource,
     principal: '',
     contextExtensions: {},
     requestId: headers['x-request-id'] ?? '',

@@ -1,6 +1,6 @@
 import type { NormalizedRequest } from '../model.js';
 import type { WireCheckRequest, WireHeaderValue } from '../wire/check-request.js';
-import { clientIp } from './client-ip.js';
+import { clientIp, normalizeIp } from './client-ip.js';
 import { normalizePath } from './path.js';
 
 export class RequestError extends Error {}
@@ -49,6 +49,10 @@ export function normalizeCheckRequest(msg: WireCheckRequest, opts: NormalizeOpti
 
   const headers = headerObject(http.headers, http.header_map?.headers);
   const src = attrs.source;
+  const sourceAddress = src?.address?.socket_address?.address ?? '';
+  // With trusted hops the peer is a proxy: an address only counts as the client's when forwarded.
+  const hops = opts.trustedXffHops;
+  const forwarded = hops > 0 ? clientIp('', headers['x-forwarded-for'], hops) : '';
   return normalizeRequest({
     method: http.method || headers[':method'] || '',
     path: '',
@@ -57,7 +61,8 @@ export function normalizeCheckRequest(msg: WireCheckRequest, opts: NormalizeOpti
     host: http.host || headers[':authority'] || headers.host || '',
     scheme: http.scheme || headers[':scheme'] || '',
     headers,
-    clientIp: clientIp(src?.address?.socket_address?.address ?? '', headers['x-forwarded-for'], opts.trustedXffHops),
+    clientIp: forwarded || normalizeIp(sourceAddress),
+    clientIpSource: forwarded !== '' ? 'forwarded' : hops > 0 ? 'proxy' : 'peer',
     principal: src?.principal ?? '',
     contextExtensions: attrs.context_extensions ?? EMPTY,
     requestId: http.id || headers['x-request-id'] || '',

@@ -125,6 +125,13 @@ export function createMetrics() {
       help: '1 while the state backend is connected',
       registers: [registry],
     }),
+    stateRedisPersistence: new Gauge({
+      name: 'zt_authz_state_redis_persistence',
+      help: "Redis persistence as read at connect (1 on the current mode): aof, rdb (snapshots only), none, unknown (INFO/CONFIG refused); worst master of a cluster",
+      labelNames: ['mode'] as const,
+      aggregator: 'max',
+      registers: [registry],
+    }),
     stateEvents: new Counter({
       name: 'zt_authz_state_events_total',
       help: 'State mirror events (invalidation, resync, error, remediation_block)',

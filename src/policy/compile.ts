@@ -221,7 +221,14 @@ class Policy implements CompiledPolicy {
 
     const route: Step = (c) => {
       const target = this.resolveTarget(c.req);
-      if (target === undefined) return fail('route_not_found', this.routeDetail(c.req));
+      if (target === undefined) {
+        // An unauthenticated caller gets the challenge a protected route gives: otherwise 403 vs 401
+        // would let anyone map the policy's routes without a token.
+        if (c.identity === null && c.req.principal === '') {
+          return fail('token_missing', `${this.routeDetail(c.req)} (answered as token_missing: the caller is unauthenticated)`);
+        }
+        return fail('route_not_found', this.routeDetail(c.req));
+      }
       c.target = target;
       return c.tracing ? pass(`resource ${target.resource.name}`) : undefined;
     };

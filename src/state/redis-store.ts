@@ -9,6 +9,7 @@ import { emptySnapshot, type MirrorSnapshot, type RiskEntry } from './mirror.js'
 import { adminBlock, adminRisk, adminSuspend, adminUnblock, adminUnsuspend, scanPatterns } from './redis-admin.js';
 import { replyErrorKind } from './redis-errors.js';
 import { createDataClient, createNodeClient, describeTarget, type DataClient, type NodeAddress } from './redis-conn.js';
+import { dataPersistence, mayConfigGet, PERSISTENCE_MODES, type PersistenceMode } from './redis-persistence.js';
 import { RedisRemediator, type SecurityAlert } from './remediation.js';
 import { TrackingChannel } from './tracking-channel.js';
 import { MirroredStateView, type ListName } from './view.js';
@@ -56,6 +57,7 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
   private pending = new Set<string>();
   private pendingScheduled = false;
   private timers: NodeJS.Timeout[] = [];
+  private persistenceRetry: NodeJS.Timeout | undefined;
   private closed = false;
   private firstSync!: () => void;
   private readonly firstSyncDone = new Promise<void>((resolve) => (this.firstSync = resolve));
@@ -71,6 +73,8 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
     this.data = createDataClient(r, 'zt-authz-data');
     this.data.on('error', (err: Error) => deps.logger.debug({ err: err.message }, 'redis data connection error'));
     this.data.on('close', () => this.markOutOfSync('data connection closed'));
+    // Every (re)connect may be a Redis that restarted with another config, or a failover.
+    this.data.on('ready', () => void this.checkPersistence());
     this.remediator = new RedisRemediator(
       cfg.remediation,
       this.data,
@@ -134,6 +138,7 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
     if (this.closed) return;
     this.closed = true;
     for (const t of this.timers) clearInterval(t);
+    clearTimeout(this.persistenceRetry);
     await this.remediator.close();
     for (const c of this.channels.values()) c.close();
     this.data.disconnect();
@@ -188,6 +193,38 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
   async setRisk(sub: string, score: number, ttlS?: number): Promise<void> {
     const c = await adminRisk(this.data, this.keys, sub, score, ttlS);
     this.mirror.setRisk(c.id, { score, expiresAtMs: ttlS === undefined ? Infinity : Date.now() + ttlS * 1000 });
+  }
+
+  /**
+   * A Redis that restarts without persistence comes back empty: every suspension and block is gone
+   * until rewritten. Read at every connect; warn and show it in zt_authz_state_redis_persistence.
+   */
+  private async checkPersistence(): Promise<void> {
+    let mode: PersistenceMode;
+    try {
+      mode = await dataPersistence(this.data, this.isCluster, mayConfigGet(this.cfg.redis.url));
+    } catch {
+      // A timeout says nothing about persistence: ask again shortly (a lost connection asks on 'ready').
+      if (!this.closed && this.data.status === 'ready' && this.persistenceRetry === undefined) {
+        this.persistenceRetry = setTimeout(() => {
+          this.persistenceRetry = undefined;
+          void this.checkPersistence();
+        }, this.cfg.redis.heartbeat_interval_ms);
+        this.persistenceRetry.unref();
+      }
+      return;
+    }
+    if (this.closed) return;
+    const gauge = this.deps.metrics.stateRedisPersistence;
+    for (const m of PERSISTENCE_MODES) gauge.set({ mode: m }, m === mode ? 1 : 0);
+    if (mode === 'aof') return;
+    const why =
+      mode === 'none'
+        ? 'Redis has neither AOF nor RDB persistence: after a Redis restart every suspension and IP block is lost'
+        : mode === 'rdb'
+          ? 'Redis persists by RDB snapshots only: a Redis restart loses the suspensions and blocks written since the last snapshot'
+          : 'AOF is off and whether RDB snapshots are on could not be read (INFO refused, or an ACL user without CONFIG GET)';
+    this.deps.logger.warn({ redis_persistence: mode }, `state: ${why}; enable appendonly yes`);
   }
 
   // --- keeping the mirror in sync ---

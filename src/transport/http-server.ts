@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from '../observability/logger.js';
+import { ADMIN_UNBLOCK_PATH, handleAdmin, type AdminOptions } from './admin-endpoint.js';
 import { handleHttpAuthz, type HttpAuthzOptions } from './http-authz.js';
 
 export interface ReadinessReport {
@@ -18,6 +19,8 @@ export interface OpsServerDeps {
   readonly draining: () => boolean;
   /** The live security page under /ui/, when it is on. */
   readonly ui?: ((req: IncomingMessage, res: ServerResponse, path: string) => boolean) | undefined;
+  /** Undefined when the admin endpoint is off (see adminRefusal). */
+  readonly admin?: AdminOptions | undefined;
 }
 
 /** /healthz (process alive), /readyz (can decide), /metrics, and the HTTP authorization mode. */
@@ -31,6 +34,10 @@ export function createOpsServer(deps: OpsServerDeps): Server {
         return;
       }
       if (deps.ui !== undefined && path !== undefined && deps.ui(req, res, path)) return;
+      if (path === ADMIN_UNBLOCK_PATH && deps.admin !== undefined) {
+        handleAdmin(deps.admin, req, res);
+        return;
+      }
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         res.writeHead(405, { allow: 'GET' }).end();
         return;

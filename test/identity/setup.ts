@@ -49,6 +49,7 @@ export function request(headers: Record<string, string>): NormalizedRequest {
     scheme: 'https',
     headers,
     clientIp: '',
+    clientIpSource: 'peer',
     principal: '',
     contextExtensions: {},
     requestId: 'r1',

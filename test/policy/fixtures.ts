@@ -22,6 +22,7 @@ export function request(over: Partial<NormalizedRequest> = {}): NormalizedReques
     scheme: 'https',
     headers: {},
     clientIp: '10.0.0.1',
+    clientIpSource: 'peer',
     principal: '',
     contextExtensions: {},
     requestId: 'req-1',

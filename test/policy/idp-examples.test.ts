@@ -13,6 +13,8 @@ import { silentLogger } from '../../src/observability/logger.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { compilePolicy } from '../../src/policy/index.js';
 import { referenceCheckResponse } from '../helpers/reference-codecs.js';
+import { RemediationScope } from '../../src/decision/remediation-scope.js';
+import { compileCidrs } from '../../src/normalize/cidr.js';
 import { createStateStore } from '../../src/state/index.js';
 import { packageRoot } from '../../src/wire/protos.js';
 import { runCli } from '../helpers/cli.js';
@@ -60,7 +62,7 @@ async function harness(name: (typeof EXAMPLES)[number], jwks: JwksServer) {
   const state = createStateStore(config.state, deps);
   await state.start();
   const policy = compilePolicy(config.policy);
-  const engine = new DecisionEngine({ authenticator: authn, state, policy, nextId: createDecisionIds() });
+  const engine = new DecisionEngine({ authenticator: authn, state, policy, nextId: createDecisionIds(), remediation: new RemediationScope(compileCidrs([])) });
   const f = tokenFactory(issuer.issuer, issuer.audiences[0]!, () => NOW_S);
   const responder = { toCheckResponse: (d: Decision) => referenceCheckResponse(config.policy.headers, d) };
   const decide = async (claims: Record<string, unknown>, req: Partial<NormalizedRequest>, nowMs = NOW_S * 1000): Promise<Decision> => {
@@ -74,6 +76,7 @@ async function harness(name: (typeof EXAMPLES)[number], jwks: JwksServer) {
         host: 'shop.example.com',
         scheme: 'https',
         clientIp: '203.0.113.7',
+        clientIpSource: 'peer',
         principal: '',
         contextExtensions: {},
         requestId: 'r',

@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, startRedis, type RedisProcess } from '../helpers/redis.js';
+import type { Metrics } from '../../src/observability/metrics.js';
 import type { StateStore } from '../../src/state/index.js';
 import { openStore, redisConfig } from './fixtures.js';
+import { waitFor } from '../helpers/server.js';
 
 /** The least-privilege ACL documented in the README: keep the two in step. */
 const ACL = [
@@ -15,11 +17,12 @@ const ACL = [
 describe('RedisStateStore with a least-privilege ACL user', () => {
   let redis: RedisProcess;
   let store: StateStore;
+  let metrics: Metrics;
   beforeAll(async () => {
     redis = await startRedis();
     await redis.cli('ACL', 'SETUSER', 'zt-authz', ...ACL);
     const url = `redis://zt-authz:s3cret@127.0.0.1:${redis.port}`;
-    ({ store } = await openStore(redisConfig(url, { remediation: { threshold: 2 } }, { key_prefix: 'zt:' })));
+    ({ store, metrics } = await openStore(redisConfig(url, { remediation: { threshold: 2 } }, { key_prefix: 'zt:' })));
   });
   afterAll(async () => {
     await store?.close();
@@ -36,6 +39,13 @@ describe('RedisStateStore with a least-privilege ACL user', () => {
     await store.setRisk('x', 0.5, 60);
     await store.suspendUser('y', 10, 'test');
     expect((await redis.cli('EXISTS', 'zt:blocked_ip:192.0.2.1')).trim()).toBe('1');
+    expect((await redis.cli('ACL', 'LOG')).trim()).toBe('');
+  });
+
+  it('persistence check: an ACL user is not sent CONFIG GET; with AOF off the mode reads unknown', async () => {
+    const modes = async () => Object.fromEntries((await metrics.stateRedisPersistence.get()).values.map((v) => [String(v.labels.mode), v.value]));
+    await waitFor(async () => (await modes()).unknown === 1, 10_000, 'persistence gauge');
+    expect(await modes()).toEqual({ none: 0, unknown: 1, rdb: 0, aof: 0 });
     expect((await redis.cli('ACL', 'LOG')).trim()).toBe('');
   });
 });

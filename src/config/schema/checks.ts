@@ -7,7 +7,7 @@
 export const POLICY_CHECKS = [
   {
     check: 'route',
-    reasons: ['route_not_found'],
+    reasons: ['route_not_found', 'token_missing'],
     appliesTo: 'every request',
     shadowable: false,
     summary: 'context_extensions.resource, else the first matching route, else default_resource',

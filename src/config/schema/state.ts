@@ -1,5 +1,14 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { durationSeconds, obj, positiveInt } from './common.js';
+
+/** An IP or CIDR, checked here so a typo is a config error rather than a failure at listen. */
+const ipOrCidr = z.string().refine((v) => {
+  const [addr = '', bits, extra] = v.split('/');
+  const family = isIP(addr);
+  if (family === 0 || extra !== undefined) return false;
+  return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128));
+}, 'expected an IP or CIDR');
 
 const onUnavailable = z.enum(['fail_static', 'fail_closed']);
 
@@ -37,6 +46,11 @@ export const stateSchema = obj({
     threshold: positiveInt.default(5),
     window_s: positiveInt.default(900),
     block_ttl_s: positiveInt.default(1800),
+    /**
+     * Client IPs/CIDRs never counted or auto-blocked: proxies, gateways, NAT egresses and health
+     * checkers that speak for many clients. An operator's own block still applies to them.
+     */
+    exempt: z.array(ipOrCidr).default([]),
   }).prefault({}),
 }).prefault({});
 
