@@ -82,7 +82,8 @@ if meta then
     if mrun == run then return {'ok', fmt(now), fmt(after), meta} end
   end
 end
-if redis.call('SET', KEYS[2], ARGV[2], 'NX', 'PX', ARGV[3]) then
+-- Already ours: a retry of a call whose reply was lost.
+if redis.call('GET', KEYS[2]) == ARGV[2] or redis.call('SET', KEYS[2], ARGV[2], 'NX', 'PX', ARGV[3]) then
   local run = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)') or ''
   return {'build', fmt(now), fmt(after), run}
 end

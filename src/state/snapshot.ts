@@ -4,15 +4,34 @@ import type { ListKind } from './keys.js';
 import { FETCH_OR_LEASE, PUBLISH, SCAN_STEP } from './snapshot-scripts.js';
 
 /** Buckets looked at per script call: bounds how long one call holds Redis (~1 ms per 1,000 keys). */
-const SCAN_COUNT = 1000;
+const SCAN_COUNT = 250;
 /** A builder that dies leaves the lease to expire; a live one renews it while it scans. */
 const LEASE_MS = 5_000;
 /** A replaced snapshot lingers this long, so a sidecar half-way through reading it can finish. */
 const GRACE_MS = 30_000;
 /** Snapshots are read in windows: no single reply outgrows the command timeout. */
-const READ_WINDOW = 512 * 1024;
-/** Past this, a sidecar still waiting for someone else's build builds its own. */
-const WAIT_BOUND_MS = 20_000;
+const READ_WINDOW = 256 * 1024;
+/** A resync gives up (and the next heartbeat starts another) after this long without a snapshot. */
+const WAIT_BOUND_MS = 60_000;
+/** A command that timed out on a live connection is sent again this many times. */
+const RETRIES = 4;
+
+/**
+ * Every command here is idempotent (a repeated scan step appends a page twice, and a later copy of
+ * an entry only replaces the earlier one), so a timeout on a connection that is still up is
+ * retried instead of failing the resync: under a restart storm Redis is slow for a while, and
+ * starting over would need a newer snapshot, i.e. more work for the same Redis.
+ */
+async function retrying<T>(conn: Redis, fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (attempt >= RETRIES || conn.status !== 'ready' || !/timed out/i.test((err as Error).message)) throw err;
+      await new Promise((r) => setTimeout(r, 50 * (attempt + 1) + Math.random() * 100).unref());
+    }
+  }
+}
 
 const KIND_BY_CODE: Record<number, ListKind> = {
   0x73: 'suspended_user', // s
@@ -84,7 +103,8 @@ export async function scanNode(
   do {
     if (!alive()) throw new Error('connection lost during snapshot');
     const keys = staging === undefined ? [] : [staging.key];
-    const [next, nowUs, page] = (await scanStep.run(conn, keys, [cursor, SCAN_COUNT, prefix, match, 2 * LEASE_MS])) as [Buffer, Buffer, Buffer];
+    const args = [cursor, SCAN_COUNT, prefix, match, 2 * LEASE_MS];
+    const [next, nowUs, page] = (await retrying(conn, () => scanStep.run(conn, keys, args))) as [Buffer, Buffer, Buffer];
     offsetMs = Date.now() - Number(text(nowUs)) / 1000;
     if (startedUs === 0) startedUs = Number(text(nowUs));
     cursor = text(next);
@@ -92,7 +112,7 @@ export async function scanNode(
       pages.push(page);
       entries += countEntries(page);
     }
-    if (staging !== undefined && ++calls % 50 === 0) await conn.pexpire(staging.lease, LEASE_MS);
+    if (staging !== undefined && ++calls % 50 === 0) await retrying(conn, () => conn.pexpire(staging.lease, LEASE_MS));
   } while (cursor !== '0');
   return { pages, offsetMs, startedUs, source: 'built', entries };
 }
@@ -126,12 +146,15 @@ export function snapshotKeys(prefix: string): SnapshotKeys {
  * tracking was on, plus a re-read of every key invalidated since the call began, is exactly Redis.
  */
 export async function freshSnapshot(conn: Redis, prefix: string, keys: SnapshotKeys, alive: () => boolean, sleep: (ms: number) => Promise<void>): Promise<LoadedSnapshot> {
+  const live = () => alive() && conn.status === 'ready';
   const leaseId = randomUUID();
   let after = '';
   const waitUntil = Date.now() + WAIT_BOUND_MS;
   for (;;) {
-    if (!alive()) throw new Error('connection lost while waiting for a snapshot');
-    const [state, nowUs, afterUs, meta] = ((await fetchOrLease.run(conn, [keys.meta, keys.lease], [after, leaseId, LEASE_MS])) as Buffer[]).map(text) as [string, string, string, string];
+    if (!live()) throw new Error('connection lost while waiting for a snapshot');
+    if (Date.now() > waitUntil) throw new Error('no snapshot within the bound');
+    const args = [after, leaseId, LEASE_MS];
+    const [state, nowUs, afterUs, meta] = ((await retrying(conn, () => fetchOrLease.run(conn, [keys.meta, keys.lease], args))) as Buffer[]).map(text) as [string, string, string, string];
     after = afterUs;
     const offsetMs = Date.now() - Number(nowUs) / 1000;
     if (state === 'ok') {
@@ -139,12 +162,13 @@ export async function freshSnapshot(conn: Redis, prefix: string, keys: SnapshotK
       if (read !== undefined) return read;
       continue;
     }
-    const expired = Date.now() > waitUntil;
-    if (state === 'build' || expired) {
+    // Only the lease holder builds: a holder that dies lets its lease expire, and the next poll
+    // takes it over. (Building without it would multiply the work by the size of the fleet.)
+    if (state === 'build') {
       const staging = { key: keys.staging(leaseId), lease: keys.lease };
       let built;
       try {
-        built = await scanNode(conn, prefix, alive, staging);
+        built = await scanNode(conn, prefix, live, staging);
       } catch (err) {
         // Hand the lease back at once rather than leave the others waiting for it to expire.
         await publish.run(conn, [keys.meta, keys.lease, staging.key], ['', '0', 0, leaseId, GRACE_MS]).catch(() => undefined);
@@ -168,7 +192,7 @@ async function readPublished(conn: Redis, meta: string, offsetMs: number): Promi
   const pages: Buffer[] = [];
   for (let at = 0; at < bytes; at += READ_WINDOW) {
     const end = Math.min(bytes, at + READ_WINDOW) - 1;
-    const part = await conn.getrangeBuffer(key, at, end);
+    const part = await retrying(conn, () => conn.getrangeBuffer(key, at, end));
     // Replaced and expired while we read it: start over with whatever is current.
     if (part.length !== end - at + 1) return undefined;
     pages.push(part);
