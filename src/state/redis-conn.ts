@@ -50,6 +50,12 @@ export interface NodeAddress {
 
 export type DataClient = Redis | Cluster;
 
+/**
+ * ioredis 6 drops the command name when call()/callBuffer() go through auto-pipelining (it sends
+ * the first argument as the command), so the commands issued that way bypass it.
+ */
+const CALLED = ['CLIENT', 'EVALSHA', 'EVAL'];
+
 /** A client for reads and writes: standalone URL, Sentinel-managed master, or a Cluster. Call connect(). */
 export function createDataClient(cfg: RedisCfg, connectionName: string): DataClient {
   if (cfg.cluster !== undefined) {
@@ -58,6 +64,7 @@ export function createDataClient(cfg: RedisCfg, connectionName: string): DataCli
       redisOptions,
       enableOfflineQueue: false,
       enableAutoPipelining: true,
+      autoPipeliningIgnoredCommands: CALLED,
       lazyConnect: true,
       maxRedirections: 4,
       clusterRetryStrategy: backoffMs,
@@ -65,7 +72,7 @@ export function createDataClient(cfg: RedisCfg, connectionName: string): DataCli
     };
     return new (lib().Cluster)(cfg.cluster.nodes.map((n) => ({ host: n.host, port: n.port })), options);
   }
-  return createNodeClient(cfg, connectionName, undefined, { enableAutoPipelining: true, lazyConnect: true });
+  return createNodeClient(cfg, connectionName, undefined, { enableAutoPipelining: true, autoPipeliningIgnoredCommands: CALLED, lazyConnect: true });
 }
 
 /** One connection to the standalone/Sentinel master, or to a given cluster node. */

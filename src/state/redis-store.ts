@@ -1,4 +1,4 @@
-import type { Cluster } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { StateConfig } from '../config/schema/state.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -6,17 +6,37 @@ import type { StateHealth, StateStore } from './types.js';
 import { canonicalIp } from '../ip.js';
 import { KeySpace, parseStoredScore, type ListKind } from './keys.js';
 import { emptySnapshot, type MirrorSnapshot, type RiskEntry } from './mirror.js';
-import { adminBlock, adminRisk, adminSuspend, adminUnblock, adminUnsuspend, scanPatterns } from './redis-admin.js';
+import { adminBlock, adminRisk, adminSuspend, adminUnblock, adminUnsuspend } from './redis-admin.js';
 import { replyErrorKind } from './redis-errors.js';
 import { createDataClient, createNodeClient, describeTarget, type DataClient, type NodeAddress } from './redis-conn.js';
 import { dataPersistence, mayConfigGet, PERSISTENCE_MODES, type PersistenceMode } from './redis-persistence.js';
 import { RedisRemediator, type SecurityAlert } from './remediation.js';
+import { decodePages, freshSnapshot, scanNode, snapshotKeys, type LoadedSnapshot, type SnapshotKeys, type SnapshotSink } from './snapshot.js';
 import { TrackingChannel } from './tracking-channel.js';
 import { MirroredStateView, type ListName } from './view.js';
 
 type KeyValue = number | RiskEntry | undefined;
-/** Keys read per batch during a resync: bounds memory and the size of one pipeline. */
-const READ_CHUNK = 1000;
+/**
+ * Heartbeats between full verifications of the data connection and tracking state. The cost that
+ * a fleet puts on Redis in steady state is mostly heartbeats: a PING ~1 µs of command time, CLIENT
+ * TRACKINGINFO ~3-5 µs (measured with bench/state-scale.ts).
+ */
+const VERIFY_EVERY = 10;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+function snapshotSink(s: MirrorSnapshot): SnapshotSink {
+  return {
+    add(kind, id, exp, score) {
+      if (kind === 'user_risk') s.risk.set(id, { score: parseStoredScore(score ?? null), expiresAtMs: exp });
+      else if (kind === 'suspended_user') s.suspended.set(id, exp);
+      else if (kind === 'blocked_ip') s.blockedIps.set(id, exp);
+      else s.blockedCidrs.set(id, exp);
+    },
+  };
+}
 
 const ALERTS_READ_TIMEOUT_MS = 500;
 
@@ -32,11 +52,14 @@ function parseAlert(row: string): SecurityAlert[] {
 
 /**
  * Redis-backed state. The hot path reads only the in-process mirror; Redis keeps it current with
- * client-side tracking invalidations (BCAST, RESP2 subscriber) per master, plus a full SCAN resync
- * at start, after every reconnect or stall, on FLUSH, and every resync_interval_s.
+ * client-side tracking invalidations (BCAST, RESP2 subscriber) per master, plus a full resync at
+ * start, after every reconnect or stall and on FLUSH (and every resync_interval_s if set). A
+ * single Redis serves the resync from a snapshot shared by every sidecar (see snapshot.ts); a
+ * cluster is read node by node with the same scan-step script.
  */
 export class RedisStateStore extends MirroredStateView implements StateStore {
   private readonly keys: KeySpace;
+  private readonly snapKeys: SnapshotKeys;
   private readonly data: DataClient;
   private readonly channels = new Map<string, TrackingChannel>();
   private readonly remediator: RedisRemediator;
@@ -51,6 +74,8 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
   /** Bumped on every disruption, so a resync that overlapped one does not claim to be in sync. */
   private epoch = 0;
   private resyncing: Promise<void> | undefined;
+  /** Where the last resync's snapshot came from (shared: read from Redis; built: scanned here). */
+  lastSnapshotSource: 'shared' | 'built' | undefined;
   private resyncAgain = false;
   /** Keys invalidated while a resync runs: re-read after its snapshot is applied. */
   private dirty: Set<string> | undefined;
@@ -58,7 +83,9 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
   private pendingScheduled = false;
   private timers: NodeJS.Timeout[] = [];
   private persistenceRetry: NodeJS.Timeout | undefined;
+  private beats = 0;
   private closed = false;
+  /** Resolves the first time the mirror is in sync (start() waits for it, within a bound). */
   private firstSync!: () => void;
   private readonly firstSyncDone = new Promise<void>((resolve) => (this.firstSync = resolve));
 
@@ -69,6 +96,7 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
     super();
     const r = cfg.redis;
     this.keys = new KeySpace(r.key_prefix);
+    this.snapKeys = snapshotKeys(r.key_prefix);
     this.failClosedBoundMs = 3 * r.heartbeat_interval_ms + r.command_timeout_ms;
     this.data = createDataClient(r, 'zt-authz-data');
     this.data.on('error', (err: Error) => deps.logger.debug({ err: err.message }, 'redis data connection error'));
@@ -85,6 +113,11 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
     );
   }
 
+  /** The mirror matches Redis and every channel delivers invalidations (benchmarks wait on it). */
+  get synced(): boolean {
+    return this.inSync && !this.closed;
+  }
+
   private get isCluster(): boolean {
     return this.cfg.redis.cluster !== undefined;
   }
@@ -97,7 +130,7 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
     // Failures surface through health and the retry strategy keeps reconnecting.
     this.data.connect().catch(() => undefined);
     this.every(r.heartbeat_interval_ms, () => void this.heartbeat());
-    this.every(r.resync_interval_s * 1000, () => void this.resync());
+    if (r.resync_interval_s > 0) this.periodicResync(r.resync_interval_s * 1000);
     // A sidecar with Redis down still starts (not ready, lists fail closed) and catches up later.
     const bound = new Promise<void>((resolve) => {
       const t = setTimeout(resolve, r.connect_timeout_ms + 4 * r.command_timeout_ms);
@@ -139,6 +172,7 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
     this.closed = true;
     for (const t of this.timers) clearInterval(t);
     clearTimeout(this.persistenceRetry);
+    for (const t of this.timers) clearTimeout(t);
     await this.remediator.close();
     for (const c of this.channels.values()) c.close();
     this.data.disconnect();
@@ -229,6 +263,17 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
 
   // --- keeping the mirror in sync ---
 
+  /** Jittered (±20 %), so a fleet started together does not resync together. */
+  private periodicResync(ms: number): void {
+    if (this.closed) return;
+    const t = setTimeout(() => {
+      void this.resync();
+      this.periodicResync(ms);
+    }, ms * (0.8 + 0.4 * Math.random()));
+    t.unref();
+    this.timers.push(t);
+  }
+
   private every(ms: number, fn: () => void): void {
     const t = setInterval(fn, ms);
     t.unref();
@@ -243,19 +288,26 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
 
   private addChannel(name: string, node?: NodeAddress): void {
     const r = this.cfg.redis;
+    // A single Redis: tracking is switched on for the data connection itself (2 connections, not 3).
+    const shared = !this.isCluster;
     const channel = new TrackingChannel(
       name,
       createNodeClient(r, 'zt-authz-invalidations', node),
-      createNodeClient(r, 'zt-authz-tracking', node),
+      shared ? (this.data as Redis) : createNodeClient(r, 'zt-authz-tracking', node),
       this.keys.trackedPrefixes(),
       {
         onInvalidate: (keys) => this.onInvalidate(keys),
         onHealth: (healthy) => {
-          if (healthy) void this.resync();
+          // A resync begun before tracking was back may have missed writes: it must not claim sync.
+          if (healthy) {
+            this.epoch++;
+            void this.resync();
+          }
           else this.markOutOfSync(`invalidation channel ${name} down`);
         },
       },
       this.deps.logger,
+      shared,
     );
     this.channels.set(name, channel);
   }
@@ -297,15 +349,19 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
   private async heartbeat(): Promise<void> {
     if (this.closed) return;
     if (this.isCluster) this.reconcileNodes();
+    // Every beat pings the subscribers; the data connection and the tracking state are verified
+    // every VERIFY_EVERY beats, and on every beat while out of sync (see TrackingChannel.heartbeat).
+    const verify = !this.inSync || ++this.beats % VERIFY_EVERY === 0;
     const beats = await Promise.all([
-      this.data.ping().then(() => true, () => false),
-      ...[...this.channels.values()].map((c) => c.heartbeat()),
+      ...(this.isCluster && verify ? [this.data.ping().then(() => true, () => false)] : []),
+      ...[...this.channels.values()].map((c) => c.heartbeat(verify)),
     ]);
     if (this.closed) return;
     const ok = this.channels.size > 0 && beats.every(Boolean);
     if (!ok) this.markOutOfSync('heartbeat failed');
     else if (this.inSync) this.lastSyncedAtMs = Date.now();
-    else void this.resync();
+    // One already running (perhaps waiting for a shared snapshot) is not queued again.
+    else if (this.resyncing === undefined) void this.resync();
     this.updateGauges();
   }
 
@@ -340,7 +396,7 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
     });
   }
 
-  /** Full SCAN of every master; at most one runs at a time, a request during one queues another. */
+  /** Full resync; at most one runs at a time, a request during one queues another. */
   resync(): Promise<void> {
     if (this.closed) return Promise.resolve();
     if (this.resyncing !== undefined) {
@@ -365,26 +421,28 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
     try {
       const channels = [...this.channels.values()];
       if (channels.length === 0) throw new Error('no Redis node known yet');
-      const patterns = scanPatterns(this.keys);
-      const found = (await Promise.all(channels.map((c) => c.scan(patterns)))).flat();
+      // A read begun before tracking is on could miss writes made meanwhile; the channel's
+      // onHealth(true) starts the resync once it is.
+      if (!channels.every((c) => c.isHealthy())) throw new Error('tracking not on yet');
+      // A disruption meanwhile does not abandon the read (it is still a full one, enough to be
+      // ready); it only keeps this resync from claiming sync, and the next one follows.
+      const alive = () => !this.closed;
+      const loaded: LoadedSnapshot[] = this.isCluster
+        ? await Promise.all(channels.map((c) => scanNode(c.tracker, this.keys.prefix, alive)))
+        : [await freshSnapshot(this.data as Redis, this.keys.prefix, this.snapKeys, alive, sleep)];
       const snapshot = emptySnapshot();
-      for (let i = 0; i < found.length; i += READ_CHUNK) {
-        const chunk = found.slice(i, i + READ_CHUNK);
-        const values = await this.readKeys(chunk);
-        chunk.forEach((key, j) => addToSnapshot(snapshot, this.keys, key, values[j]));
-      }
+      for (const l of loaded) decodePages(l.pages, l.offsetMs, snapshotSink(snapshot));
+      this.lastSnapshotSource = loaded[0]?.source;
       this.mirror.replace(snapshot);
       this.dirty = undefined;
       if (dirty.size > 0) await this.refreshKeys([...dirty]);
       this.mirror.sweep(Date.now());
       this.lastSyncedAtMs = Math.max(this.lastSyncedAtMs, startedAt);
-      if (!this.everSynced) {
-        this.everSynced = true;
-        this.firstSync();
-      }
+      this.everSynced = true;
       if (epoch === this.epoch && channels.every((c) => c.isHealthy()) && this.channels.size === channels.length) {
         if (!this.inSync) this.deps.logger.info({ counts: this.mirror.counts() }, 'state mirror in sync with Redis');
         this.inSync = true;
+        this.firstSync();
       }
       this.deps.metrics.stateEvents.inc({ event: 'resync' });
     } catch (err) {
@@ -443,13 +501,4 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
 function expiresAt(pttl: number): number | undefined {
   if (pttl === -2) return undefined;
   return pttl === -1 ? Infinity : Date.now() + pttl;
-}
-
-function addToSnapshot(s: MirrorSnapshot, keys: KeySpace, key: string, v: KeyValue): void {
-  const p = keys.parse(key);
-  if (p === undefined || v === undefined) return;
-  if (p.kind === 'user_risk') s.risk.set(p.id, v as RiskEntry);
-  else if (p.kind === 'suspended_user') s.suspended.set(p.id, v as number);
-  else if (p.kind === 'blocked_ip') s.blockedIps.set(p.id, v as number);
-  else s.blockedCidrs.set(p.id, v as number);
 }

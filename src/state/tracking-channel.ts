@@ -14,7 +14,7 @@ export interface ChannelEvents {
 
 /**
  * Client-side tracking for one Redis node: a RESP2 subscriber on `__redis__:invalidate` and a
- * second connection with `CLIENT TRACKING on REDIRECT <subscriber id> BCAST PREFIX ...`. Tracking
+ * second connection (for a single Redis, the data connection itself: two connections per sidecar) with `CLIENT TRACKING on REDIRECT <subscriber id> BCAST PREFIX ...`. Tracking
  * is per connection and per node, so every reconnect of either side re-establishes it, and a
  * heartbeat (PING on the subscriber, CLIENT TRACKINGINFO on the tracker) notices a stalled node
  * whose TCP connections still look open.
@@ -27,16 +27,21 @@ export class TrackingChannel {
   /** Bumped when the subscriber closes or starts a setup: only its own setup may set subId. */
   private subGeneration = 0;
   private failedBeats = 0;
+  /** "<generation>:<subId>" tracking was last switched on for; undefined while not known on. */
+  private trackingOn: string | undefined;
+  private enabling: Promise<void> | undefined;
   private closed = false;
 
   constructor(
     readonly name: string,
     private readonly sub: Redis,
-    /** Also used for SCAN of this node. */
+    /** Also used to snapshot this node; for a single Redis it is the store's data connection. */
     readonly tracker: Redis,
     private readonly prefixes: string[],
     private readonly events: ChannelEvents,
     private readonly logger: Logger,
+    /** The tracker belongs to the caller (it is the data connection): close() leaves it open. */
+    private readonly sharedTracker = false,
   ) {
     sub.on('messageBuffer', (channel: Buffer, message: Buffer[] | Buffer | null) => {
       if (channel.toString() !== INVALIDATE) return;
@@ -92,10 +97,22 @@ export class TrackingChannel {
     }
   }
 
-  private async enableTracking(): Promise<void> {
+  private enableTracking(force = false): Promise<void> {
+    // Both connections' setups call this; one switching tracking off while the other's is already
+    // on would open a window where the heartbeat sees it off (and writes go unnoticed).
+    const run = async (): Promise<void> => {
+      if (!force && this.trackingOn === `${this.generation}:${this.subId}`) return;
+      await this.doEnableTracking();
+    };
+    this.enabling = (this.enabling ?? Promise.resolve()).then(run, run);
+    return this.enabling;
+  }
+
+  private async doEnableTracking(): Promise<void> {
     const subId = this.subId;
     if (subId === undefined || this.tracker.status !== 'ready' || this.closed) return;
     const gen = this.generation;
+    this.trackingOn = undefined;
     try {
       // Re-enabling with a new REDIRECT is refused while tracking is on, so switch it off first;
       // writes in between are covered by the resync that follows onHealth(true).
@@ -104,6 +121,7 @@ export class TrackingChannel {
       for (const p of this.prefixes) args.push('PREFIX', p);
       await this.tracker.call('CLIENT', ...args);
       if (gen !== this.generation || this.subId !== subId) return;
+      this.trackingOn = `${gen}:${subId}`;
       this.failedBeats = 0;
       this.setHealthy(true);
     } catch (err) {
@@ -112,10 +130,21 @@ export class TrackingChannel {
     }
   }
 
-  /** True when both connections answered and tracking still redirects to our subscriber. */
-  async heartbeat(): Promise<boolean> {
+  /**
+   * True when the subscriber answered and (with `verify`) the tracker did too and tracking still
+   * redirects to our subscriber. A PING on the subscriber is the cheap part that runs every beat:
+   * it proves the node answers and the invalidation connection is alive. Tracking itself can
+   * only be lost with one of the two connections closing, which is seen at once, so its check
+   * (CLIENT TRACKINGINFO, several times the cost of a PING) runs less often.
+   */
+  async heartbeat(verify = true): Promise<boolean> {
     if (this.closed) return false;
     try {
+      if (!verify) {
+        await this.sub.ping();
+        this.failedBeats = 0;
+        return this.healthy;
+      }
       const [, info] = await Promise.all([this.sub.ping(), this.tracker.call('CLIENT', 'TRACKINGINFO')]);
       const fields = info as unknown[];
       const flags = fields[fields.indexOf('flags') + 1] as string[];
@@ -129,7 +158,7 @@ export class TrackingChannel {
       }
       // Connections answer but tracking is off or points elsewhere: set it up again.
       this.setHealthy(false);
-      await this.enableTracking();
+      await this.enableTracking(true);
       return false;
     } catch {
       this.setHealthy(false);
@@ -141,23 +170,10 @@ export class TrackingChannel {
     }
   }
 
-  async scan(patterns: string[]): Promise<string[]> {
-    const keys: string[] = [];
-    for (const match of patterns) {
-      let cursor = '0';
-      do {
-        const [next, batch] = await this.tracker.scan(cursor, 'MATCH', match, 'COUNT', 1000);
-        cursor = next;
-        for (const k of batch) keys.push(k);
-      } while (cursor !== '0');
-    }
-    return keys;
-  }
-
   close(): void {
     this.closed = true;
     this.healthy = false;
     this.sub.disconnect();
-    this.tracker.disconnect();
+    if (!this.sharedTracker) this.tracker.disconnect();
   }
 }

@@ -8,10 +8,11 @@ import { waitFor } from '../helpers/server.js';
 /** The least-privilege ACL documented in the README: keep the two in step. */
 const ACL = [
   'on', '>s3cret', 'resetchannels', '&__redis__:invalidate',
-  '~zt:suspended_user:*', '~zt:blocked_ip:*', '~zt:blocked_cidr:*', '~zt:user_risk:*', '~zt:auth_failures:*', '~zt:security_alerts',
+  '~zt:suspended_user:*', '~zt:blocked_ip:*', '~zt:blocked_cidr:*', '~zt:user_risk:*', '~zt:auth_failures:*', '~zt:security_alerts', '~zt:zt_mirror:*',
   '+ping', '+info', '+scan', '+pttl', '+hget', '+get', '+subscribe',
   '+client|id', '+client|setname', '+client|tracking', '+client|trackinginfo',
   '+set', '+del', '+zadd', '+zremrangebyscore', '+zcard', '+pexpire', '+lpush', '+ltrim', '+expire', '+hset', '+persist', '+multi', '+exec',
+  '+eval', '+evalsha', '+time', '+type', '+append', '+strlen', '+exists', '+getrange',
 ];
 
 describe('RedisStateStore with a least-privilege ACL user', () => {

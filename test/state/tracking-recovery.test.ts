@@ -10,6 +10,9 @@ import { openStore, plainClient, redisConfig } from './fixtures.js';
  * up tracking again, and invalidations must flow: a channel left unhealthy would let the mirror
  * go stale and, past max_staleness_s, deny everyone.
  */
+/** For a single Redis, tracking is switched on for the data connection itself. */
+const TRACKER = 'zt-authz-data';
+
 describe('tracking channel recovery', () => {
   let redis: RedisProcess;
   let store: StateStore;
@@ -59,7 +62,7 @@ describe('tracking channel recovery', () => {
         if (fresh !== undefined && fresh !== old) break;
       }
       // The tracker may itself be between connections at this instant (seen in CI): kill it once it is back.
-      await cli.call('CLIENT', 'KILL', 'ID', await soon(() => clientId('zt-authz-tracking'), 3000));
+      await cli.call('CLIENT', 'KILL', 'ID', await soon(() => clientId(TRACKER), 3000));
       await eventually(() => store.health().connected, 5000, `reconnect, round ${i}`);
       const sub = `setup-${i}`;
       await cli.set(`suspended_user:${sub}`, 'true', 'EX', 600);
@@ -73,8 +76,8 @@ describe('tracking channel recovery', () => {
     // the tracker dropping inside that window is the interleaving that used to stick.
     const delays = [0, 20, 45, 55, 60, 65, 70, 75, 80, 90, 100, 120];
     for (const [i, delayMs] of delays.entries()) {
-      const first = i % 2 === 0 ? 'zt-authz-invalidations' : 'zt-authz-tracking';
-      const second = first === 'zt-authz-invalidations' ? 'zt-authz-tracking' : 'zt-authz-invalidations';
+      const first = i % 2 === 0 ? 'zt-authz-invalidations' : TRACKER;
+      const second = first === 'zt-authz-invalidations' ? TRACKER : 'zt-authz-invalidations';
       await cli.call('CLIENT', 'KILL', 'ID', await soon(() => clientId(first), 3000));
       await new Promise((r) => setTimeout(r, delayMs));
       await cli.call('CLIENT', 'KILL', 'ID', await clientId(second)).catch(() => undefined);

@@ -29,7 +29,8 @@ export const stateSchema = obj({
     key_prefix: z.string().default(''),
     command_timeout_ms: positiveInt.default(250),
     connect_timeout_ms: positiveInt.default(1000),
-    resync_interval_s: z.number().positive().default(60),
+    /** Periodic full resync on top of tracking; 0 (default): only at start and after a disruption. */
+    resync_interval_s: z.number().min(0).default(0),
     /** PING/TRACKINGINFO probe of every connection: detects a stalled (not just closed) Redis. */
     heartbeat_interval_ms: positiveInt.default(1000),
   }).prefault({}),

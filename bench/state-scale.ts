@@ -1,0 +1,343 @@
+/**
+ * Mesh scale of the Redis-held state: N simulated sidecars' state clients (real RedisStateStore
+ * instances, run in a few child processes) against one real redis-server with E listed entries.
+ * Reports Redis command time (INFO commandstats) and CPU (INFO cpu) per sidecar in quiet steady
+ * state, under a plain-SET write load, and through a restart storm (SIGTERM with AOF, restart on
+ * the same port); connections (CLIENT LIST); write -> enforced p50/p99 on every sidecar; mirror
+ * memory per entry (one sidecar in a child process: RSS/heap after GC with E entries minus with
+ * none); and the extrapolation to 10,000 sidecars with the model it uses.
+ *
+ * Run: npm run build && node dist/bench/state-scale.js [--sidecars 500] [--entries 100000]
+ *        [--procs 4] [--steady-s 60] [--writes-per-s 100] [--write-s 30]
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { stateSchema } from '../src/config/schema/state.js';
+import { silentLogger } from '../src/observability/logger.js';
+import { createMetrics } from '../src/observability/metrics.js';
+import { RedisStateStore } from '../src/state/redis-store.js';
+import { scanNode } from '../src/state/snapshot.js';
+import { startRedis, type RedisProcess } from '../test/helpers/redis.js';
+
+const SELF = fileURLToPath(import.meta.url);
+
+function arg(name: string, dflt: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i === -1 ? dflt : Number(process.argv[i + 1]);
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const now = () => performance.timeOrigin + performance.now();
+
+function storeConfig(url: string, prefix = '') {
+  // As shipped, apart from the URL: heartbeat 1 s, no periodic resync, remediation off (not measured here).
+  return stateSchema.parse({ backend: 'redis', redis: { url, key_prefix: prefix }, remediation: { enabled: false } });
+}
+
+// ---------------------------------------------------------------- child: a group of sidecars
+
+type ToChild = { t: 'expect'; user: string; at: number } | { t: 'status' } | { t: 'prop' } | { t: 'quit' };
+type FromChild =
+  | { t: 'status'; synced: number; total: number; built: number }
+  | { t: 'prop'; samples: number[]; missing: number }
+  | { t: 'mem'; rss: number; heap: number; entries: number };
+
+async function sidecarGroup(url: string, count: number): Promise<void> {
+  const metrics = createMetrics();
+  const stores: RedisStateStore[] = [];
+  for (let i = 0; i < count; i++) {
+    const s = new RedisStateStore(storeConfig(url), { logger: silentLogger, metrics });
+    stores.push(s);
+    void s.start();
+    // Spread the initial connects a little, as pods starting over a few seconds would.
+    if (i % 25 === 24) await sleep(50);
+  }
+  const send = (m: FromChild) => process.send?.(m);
+  let pending: { user: string; at: number; seen: boolean[]; left: number }[] = [];
+  let samples: number[] = [];
+  const poll = setInterval(() => {
+    if (pending.length === 0) return;
+    const t = now();
+    const ms = Date.now();
+    for (const p of pending) {
+      for (let i = 0; i < stores.length; i++) {
+        if (p.seen[i] || stores[i]!.userSuspended(p.user, ms) !== 'listed') continue;
+        p.seen[i] = true;
+        p.left--;
+        samples.push(t - p.at);
+      }
+    }
+    pending = pending.filter((p) => p.left > 0 && t - p.at < 10_000);
+  }, 1);
+  process.on('message', (m: ToChild) => {
+    if (m.t === 'expect') pending.push({ user: m.user, at: m.at, seen: stores.map(() => false), left: stores.length });
+    else if (m.t === 'status') send({ t: 'status', synced: stores.filter((s) => s.synced).length, total: stores.length, built: stores.filter((s) => s.lastSnapshotSource === 'built').length });
+    else if (m.t === 'prop') {
+      send({ t: 'prop', samples, missing: pending.reduce((n, p) => n + p.left, 0) });
+      samples = [];
+    } else if (m.t === 'quit') {
+      clearInterval(poll);
+      void Promise.all(stores.map((s) => s.close())).then(() => process.exit(0));
+    }
+  });
+}
+
+/** One sidecar, alone in its process: memory after GC once it is in sync. */
+async function memoryProbe(url: string, prefix: string): Promise<void> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  const store = new RedisStateStore(storeConfig(url, prefix), { logger: silentLogger, metrics: createMetrics() });
+  await store.start();
+  while (!store.synced) await sleep(50);
+  for (let i = 0; i < 3; i++) {
+    gc?.();
+    await sleep(200);
+  }
+  const mu = process.memoryUsage();
+  const c = (store as unknown as { mirror: { counts(): Record<string, number> } }).mirror.counts();
+  const entries = Object.values(c).reduce((a, b) => a + b, 0);
+  process.send?.({ t: 'mem', rss: mu.rss, heap: mu.heapUsed, entries } satisfies FromChild);
+  await store.close();
+  process.exit(0);
+}
+
+// ---------------------------------------------------------------- parent
+
+interface Stats {
+  cmd: Map<string, { calls: number; usec: number }>;
+  cpu: number;
+}
+
+async function stats(r: Redis): Promise<Stats> {
+  const info = await r.info('all');
+  const cmd = new Map<string, { calls: number; usec: number }>();
+  let cpu = 0;
+  for (const line of info.split('\r\n')) {
+    const m = /^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/.exec(line);
+    if (m) cmd.set(m[1]!, { calls: Number(m[2]), usec: Number(m[3]) });
+    const c = /^used_cpu_(sys|user):([\d.]+)/.exec(line);
+    if (c) cpu += Number(c[2]);
+  }
+  return { cmd, cpu };
+}
+
+/** Commands the bench itself sends, and (where scripts ran) the ones only our scripts call: their time is inside EVALSHA's. */
+const BENCH_OWN = new Set(['info', 'config|resetstat', 'client|list', 'dbsize', 'config|set']);
+const SCRIPT_INNER = new Set(['scan', 'time', 'type', 'append', 'pexpire', 'strlen', 'exists', 'persist', 'del', 'get', 'set', 'hget', 'pttl']);
+
+function delta(a: Stats, b: Stats, exclude: Set<string>): { usec: number; cpu: number; by: [string, number, number][] } {
+  let usec = 0;
+  const by: [string, number, number][] = [];
+  for (const [name, v] of b.cmd) {
+    if (BENCH_OWN.has(name) || exclude.has(name)) continue;
+    const prev = a.cmd.get(name) ?? { calls: 0, usec: 0 };
+    const d = v.usec - prev.usec;
+    if (d <= 0 && v.calls === prev.calls) continue;
+    usec += d;
+    by.push([name, v.calls - prev.calls, d]);
+  }
+  by.sort((x, y) => y[2] - x[2]);
+  return { usec, cpu: b.cpu - a.cpu, by };
+}
+
+function pct(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
+}
+
+const fmt = (n: number, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
+
+async function seed(r: Redis, entries: number): Promise<void> {
+  // 90 % exact IPv4 blocks (what auto-remediation writes), 10 % suspended users; 1 day TTL.
+  const BATCH = 10_000;
+  for (let i = 0; i < entries; i += BATCH) {
+    const p = r.pipeline();
+    for (let j = i; j < Math.min(entries, i + BATCH); j++) {
+      if (j % 10 === 9) p.set(`suspended_user:user-${j}`, 'true', 'EX', 86_400);
+      else p.set(`blocked_ip:10.${(j >> 16) & 255}.${(j >> 8) & 255}.${j & 255}`, 'true', 'EX', 86_400);
+    }
+    await p.exec();
+  }
+}
+
+function request<T extends FromChild['t']>(kids: ChildProcess[], t: T): Promise<Extract<FromChild, { t: T }>[]> {
+  return Promise.all(
+    kids.map(
+      (k) =>
+        new Promise<Extract<FromChild, { t: T }>>((resolve) => {
+          const on = (m: FromChild) => {
+            if (m.t !== t) return;
+            k.off('message', on);
+            resolve(m as Extract<FromChild, { t: T }>);
+          };
+          k.on('message', on);
+          k.send({ t });
+        }),
+    ),
+  );
+}
+
+async function allSynced(kids: ChildProcess[]): Promise<{ synced: number; total: number; built: number }> {
+  const s = await request(kids, 'status');
+  return { synced: s.reduce((a, b) => a + b.synced, 0), total: s.reduce((a, b) => a + b.total, 0), built: s.reduce((a, b) => a + b.built, 0) };
+}
+
+async function waitSynced(kids: ChildProcess[], want: (s: { synced: number; total: number }) => boolean, timeoutMs: number): Promise<number> {
+  const t0 = Date.now();
+  for (;;) {
+    const s = await allSynced(kids);
+    if (want(s)) return Date.now() - t0;
+    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out: ${s.synced}/${s.total} in sync`);
+    await sleep(100);
+  }
+}
+
+async function memory(url: string, entries: number): Promise<void> {
+  const probe = (prefix: string) =>
+    new Promise<Extract<FromChild, { t: 'mem' }>>((resolve, reject) => {
+      const k = fork(SELF, ['--mem', url, prefix], { execArgv: ['--expose-gc', '--max-old-space-size=8192'] });
+      k.once('message', (m: FromChild) => (m.t === 'mem' ? resolve(m) : reject(new Error('unexpected'))));
+      k.once('exit', (code) => code !== 0 && reject(new Error(`memory probe exited ${code}`)));
+    });
+  const empty = await probe('nothing-listed-here:');
+  const full = await probe('');
+  const per = (a: number, b: number) => (b - a) / full.entries;
+  console.log(`\n## Mirror memory (one sidecar, after GC)  entries in mirror: ${fmt(full.entries)} (seeded ${fmt(entries)})`);
+  console.log(`RSS  ${fmt(empty.rss / 2 ** 20, 1)} MiB with none, ${fmt(full.rss / 2 ** 20, 1)} MiB with all: ${fmt(per(empty.rss, full.rss))} B/entry`);
+  console.log(`heap ${fmt(empty.heap / 2 ** 20, 1)} MiB with none, ${fmt(full.heap / 2 ** 20, 1)} MiB with all: ${fmt(per(empty.heap, full.heap))} B/entry`);
+}
+
+async function main(): Promise<void> {
+  const sidecars = arg('sidecars', 500);
+  const entries = arg('entries', 100_000);
+  const procs = Math.max(1, Math.min(arg('procs', 4), sidecars));
+  const steadyS = arg('steady-s', 60);
+  const writesPerS = arg('writes-per-s', 100);
+  const writeS = arg('write-s', 30);
+  const TARGET = 10_000;
+
+  const redis: RedisProcess = await startRedis({
+    extraArgs: ['--appendonly', 'yes', '--appendfsync', 'everysec', '--maxclients', '20000'],
+  });
+  const r = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+  r.on('error', () => undefined);
+  console.log(`# ${new Date().toISOString()} load average ${(await import('node:os')).loadavg().map((l) => l.toFixed(1)).join(' ')} (2 vCPU, shared)`);
+  console.log(`# state-scale: ${fmt(sidecars)} sidecars in ${procs} processes, ${fmt(entries)} entries, redis-server ${(await r.info('server')).match(/redis_version:(\S+)/)?.[1]} on :${redis.port}`);
+  await seed(r, entries);
+  console.log(`seeded ${fmt(await r.dbsize())} keys`);
+
+  // The cost of one snapshot build (shared by every sidecar that catches up after it started).
+  const b0 = await stats(r);
+  const conn = new Redis(redis.url);
+  const t = Date.now();
+  const built = await scanNode(conn, '', () => true);
+  const buildMs = Date.now() - t;
+  conn.disconnect();
+  const build = delta(b0, await stats(r), SCRIPT_INNER);
+  const snapBytes = built.pages.reduce((n, p) => n + p.length, 0);
+  console.log(`\n## One snapshot build: ${fmt(build.usec)} µs of command time, ${fmt(build.cpu * 1e3)} ms Redis CPU, ${fmt(buildMs)} ms wall, ${fmt(snapBytes)} bytes (${fmt(snapBytes / entries, 1)} B/entry)`);
+
+  await memory(redis.url, entries);
+
+  // ---- the fleet
+  const kids: ChildProcess[] = [];
+  const per = Math.ceil(sidecars / procs);
+  const startT = Date.now();
+  const s0 = await stats(r);
+  for (let i = 0; i < procs; i++) {
+    const n = Math.min(per, sidecars - i * per);
+    if (n <= 0) break;
+    kids.push(fork(SELF, ['--group', redis.url, String(n)], { execArgv: ['--max-old-space-size=16384'] }));
+  }
+  const coldMs = await waitSynced(kids, (s) => s.synced === sidecars, 600_000);
+  const cold = delta(s0, await stats(r), SCRIPT_INNER);
+  const coldBuilt = (await allSynced(kids)).built;
+  console.log(`\n## Cold start: all ${fmt(sidecars)} in sync after ${fmt((Date.now() - startT) / 1000, 1)} s (${fmt(coldMs / 1000, 1)} s after the first status); ${coldBuilt} of them built a snapshot, the others read a shared one; command time ${fmt(cold.usec / sidecars)} µs/sidecar, Redis CPU ${fmt((cold.cpu * 1e6) / sidecars)} µs/sidecar`);
+
+  const clients = ((await r.call('CLIENT', 'LIST')) as string).split('\n').filter((l) => l.includes('name=zt-authz'));
+  console.log(`connections: ${fmt(clients.length)} for ${fmt(sidecars)} sidecars = ${fmt(clients.length / sidecars, 2)} per sidecar`);
+
+  // ---- quiet steady state
+  await sleep(3000);
+  const q0 = await stats(r);
+  const qt = Date.now();
+  await sleep(steadyS * 1000);
+  const q = delta(q0, await stats(r), new Set());
+  const qMin = (Date.now() - qt) / 60_000;
+  const quietPer = q.usec / sidecars / qMin;
+  console.log(`\n## Quiet steady state (${steadyS} s): ${fmt(quietPer)} µs of command time per sidecar per minute; Redis CPU ${fmt((q.cpu * 1e6) / sidecars / qMin)} µs/sidecar/min`);
+  console.log(`  by command: ${q.by.map(([n, c, u]) => `${n} ${fmt(c)} calls ${fmt(u)} µs`).join('; ')}`);
+
+  // ---- write load: plain SETs by another client, propagation to every sidecar
+  const writer = new Redis(redis.url);
+  await request(kids, 'prop');
+  const w0 = await stats(r);
+  const wt = Date.now();
+  let written = 0;
+  const interval = 1000 / writesPerS;
+  const endAt = wt + writeS * 1000;
+  while (Date.now() < endAt) {
+    const user = `w-${written++}`;
+    const at = now();
+    await writer.set(`suspended_user:${user}`, 'true', 'EX', 600);
+    for (const k of kids) k.send({ t: 'expect', user, at });
+    const next = wt + written * interval;
+    if (next > Date.now()) await sleep(next - Date.now());
+  }
+  await sleep(2000);
+  const wd = delta(w0, await stats(r), new Set(['set']));
+  const wMin = (Date.now() - wt) / 60_000;
+  const props = (await request(kids, 'prop')).flatMap((p) => p.samples).sort((a, b) => a - b);
+  const missing = (await request(kids, 'prop')).reduce((n, p) => n + p.missing, 0);
+  writer.disconnect();
+  const perWritePerSidecar = wd.usec / (written * sidecars);
+  console.log(`\n## Write load: ${fmt(written)} plain SETs at ${writesPerS}/s: ${fmt(wd.usec / sidecars / wMin)} µs of sidecar command time per sidecar per minute (${fmt(perWritePerSidecar, 2)} µs per write per sidecar); Redis CPU ${fmt((wd.cpu * 1e6) / sidecars / wMin)} µs/sidecar/min`);
+  console.log(`  write -> enforced on every sidecar: n=${fmt(props.length)} p50=${fmt(pct(props, 50), 1)} ms p99=${fmt(pct(props, 99), 1)} ms max=${fmt(props[props.length - 1] ?? NaN, 1)} ms; not seen within 10 s: ${missing}`);
+  console.log(`  by command: ${wd.by.map(([n, c, u]) => `${n} ${fmt(c)} calls ${fmt(u)} µs`).join('; ')}`);
+
+  // ---- restart storm: graceful stop (AOF flushed), same port, data survives
+  r.disconnect();
+  await redis.kill('SIGTERM');
+  await waitSynced(kids, (s) => s.synced === 0, 60_000);
+  const downAt = Date.now();
+  await redis.restart();
+  const upAt = Date.now();
+  const r2 = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+  r2.on('error', () => undefined);
+  while (((await r2.info('persistence')).match(/loading:(\d)/)?.[1] ?? '1') !== '0') await sleep(20);
+  const rs0 = await stats(r2);
+  const stormMs = await waitSynced(kids, (s) => s.synced === sidecars, 600_000);
+  const storm = delta(rs0, await stats(r2), SCRIPT_INNER);
+  const stormPer = storm.usec / sidecars;
+  const builds = (await allSynced(kids)).built;
+  console.log(`\n## Restart storm: redis-server down ${fmt((upAt - downAt) / 1000, 1)} s; all ${fmt(sidecars)} back in sync ${fmt(stormMs / 1000, 1)} s after it accepted connections`);
+  console.log(`  ${builds} snapshot builds; catch-up command time ${fmt(stormPer)} µs/sidecar (builds included), Redis CPU ${fmt((storm.cpu * 1e6) / sidecars)} µs/sidecar`);
+  console.log(`  by command: ${storm.by.map(([n, c, u]) => `${n} ${fmt(c)} calls ${fmt(u)} µs`).join('; ')}`);
+
+  // ---- extrapolation
+  const getrange = storm.by.find(([n]) => n === 'getrange')?.[2] ?? 0;
+  const readPer = Math.max(0, storm.usec - builds * build.usec) / sidecars;
+  const stormAtTarget = build.usec * builds + readPer * TARGET;
+  console.log(`\n## Extrapolation to ${fmt(TARGET)} sidecars (model: each sidecar's own commands scale with the fleet, the snapshot build does not)`);
+  console.log(`  steady state: ${fmt(quietPer)} µs/sidecar/min x ${fmt(TARGET)} = ${fmt((quietPer * TARGET) / 60e6 * 100, 2)} % of one Redis core`);
+  console.log(`  write load: ${fmt(perWritePerSidecar, 2)} µs per write per sidecar x ${fmt(TARGET)} x ${writesPerS}/s = ${fmt((perWritePerSidecar * TARGET * writesPerS) / 1e6 * 100, 1)} % of one core`);
+  console.log(`  catch-up: ${builds} builds as measured (${fmt(build.usec)} µs each; the count depends on how the reconnects spread, not on the fleet size) + ${fmt(TARGET)} x ${fmt(readPer)} µs (snapshot read incl. ${fmt(getrange / sidecars)} µs GETRANGE, polls, tracking setup) = ${fmt(stormAtTarget / 1e6, 2)} s of Redis time, ${fmt(stormAtTarget / TARGET)} µs/sidecar`);
+  console.log(`  catch-up transfer: ${fmt(TARGET)} x ${fmt(snapBytes / 2 ** 20, 1)} MiB = ${fmt((TARGET * snapBytes) / 2 ** 30, 1)} GiB, ${fmt((TARGET * snapBytes * 8) / 10e9, 1)} s at 10 Gbit/s from one Redis`);
+  console.log(`  connections: ${fmt(clients.length / sidecars, 2)} x ${fmt(TARGET)} = ${fmt((clients.length / sidecars) * TARGET)}`);
+
+  for (const k of kids) k.send({ t: 'quit' });
+  await Promise.all(kids.map((k) => new Promise((res) => k.once('exit', res))));
+  r2.disconnect();
+  await redis.stop();
+}
+
+const mode = process.argv[2];
+if (mode === '--group') void sidecarGroup(process.argv[3]!, Number(process.argv[4]));
+else if (mode === '--mem') void memoryProbe(process.argv[3]!, process.argv[4] ?? '');
+else
+  main().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );

@@ -1,0 +1,253 @@
+import { createHash, randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { ListKind } from './keys.js';
+import { FETCH_OR_LEASE, PUBLISH, SCAN_STEP } from './snapshot-scripts.js';
+
+/** Buckets looked at per script call: bounds how long one call holds Redis (~1 ms per 1,000 keys). */
+const SCAN_COUNT = 250;
+/** A builder that dies leaves the lease to expire; a live one renews it while it scans. */
+const LEASE_MS = 5_000;
+/** A replaced snapshot lingers this long, so a sidecar half-way through reading it can finish. */
+const GRACE_MS = 30_000;
+/** Snapshots are read in windows: no single reply outgrows the command timeout. */
+const READ_WINDOW = 256 * 1024;
+/** A resync gives up (and the next heartbeat starts another) after this long without a snapshot. */
+const WAIT_BOUND_MS = 60_000;
+/** A command that timed out on a live connection is sent again this many times. */
+const RETRIES = 4;
+
+/**
+ * Every command here is idempotent (a repeated scan step appends a page twice, and a later copy of
+ * an entry only replaces the earlier one), so a timeout on a connection that is still up is
+ * retried instead of failing the resync: under a restart storm Redis is slow for a while, and
+ * starting over would need a newer snapshot, i.e. more work for the same Redis.
+ */
+async function retrying<T>(conn: Redis, fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (attempt >= RETRIES || conn.status !== 'ready' || !/timed out/i.test((err as Error).message)) throw err;
+      await new Promise((r) => setTimeout(r, 50 * (attempt + 1) + Math.random() * 100).unref());
+    }
+  }
+}
+
+const KIND_BY_CODE: Record<number, ListKind> = {
+  0x73: 'suspended_user', // s
+  0x69: 'blocked_ip', // i
+  0x63: 'blocked_cidr', // c
+  0x72: 'user_risk', // r
+};
+
+export interface SnapshotSink {
+  /** expiresAtMs is local time (Infinity: no TTL); score only for user_risk. */
+  add(kind: ListKind, id: string, expiresAtMs: number, score: string | undefined): void;
+}
+
+export interface LoadedSnapshot {
+  readonly pages: Buffer[];
+  /** local ms minus server ms, measured after a reply (never less than the true offset). */
+  readonly offsetMs: number;
+  readonly source: 'shared' | 'built';
+  readonly entries: number;
+}
+
+class Script {
+  private readonly sha: string;
+  constructor(private readonly lua: string) {
+    this.sha = createHash('sha1').update(lua).digest('hex');
+  }
+
+  /** EVALSHA, loading the script with EVAL when the server does not know it (first use, restart). */
+  async run(conn: Redis, keys: string[], args: (string | number)[]): Promise<unknown> {
+    try {
+      return await conn.callBuffer('EVALSHA', this.sha, keys.length, ...keys, ...args);
+    } catch (err) {
+      if (!/NOSCRIPT/.test((err as Error).message)) throw err;
+      return conn.callBuffer('EVAL', this.lua, keys.length, ...keys, ...args);
+    }
+  }
+}
+
+const scanStep = new Script(SCAN_STEP);
+const fetchOrLease = new Script(FETCH_OR_LEASE);
+const publish = new Script(PUBLISH);
+
+function escapeGlob(s: string): string {
+  return s.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
+}
+
+function text(b: unknown): string {
+  return Buffer.isBuffer(b) ? b.toString() : String(b);
+}
+
+/**
+ * Reads every listed key of one node with the scan-step script. With `staging`, the pages are
+ * also assembled there (for publishing). `alive` is checked between pages: a build on a
+ * connection that dropped meanwhile is abandoned.
+ */
+export async function scanNode(
+  conn: Redis,
+  prefix: string,
+  alive: () => boolean,
+  staging?: { key: string; lease: string },
+): Promise<LoadedSnapshot & { startedUs: number }> {
+  const match = prefix === '' ? '' : `${escapeGlob(prefix)}*`;
+  const pages: Buffer[] = [];
+  let cursor = '0';
+  let startedUs = 0;
+  let offsetMs = 0;
+  let entries = 0;
+  let calls = 0;
+  do {
+    if (!alive()) throw new Error('connection lost during snapshot');
+    const keys = staging === undefined ? [] : [staging.key];
+    const args = [cursor, SCAN_COUNT, prefix, match, 2 * LEASE_MS];
+    const [next, nowUs, page] = (await retrying(conn, () => scanStep.run(conn, keys, args))) as [Buffer, Buffer, Buffer];
+    offsetMs = Date.now() - Number(text(nowUs)) / 1000;
+    if (startedUs === 0) startedUs = Number(text(nowUs));
+    cursor = text(next);
+    if (page.length > 0) {
+      pages.push(page);
+      entries += countEntries(page);
+    }
+    if (staging !== undefined && ++calls % 50 === 0) await retrying(conn, () => conn.pexpire(staging.lease, LEASE_MS));
+  } while (cursor !== '0');
+  return { pages, offsetMs, startedUs, source: 'built', entries };
+}
+
+function countEntries(page: Buffer): number {
+  // Every entry ends in ';' and ids are length-prefixed, so only the terminators after ids count;
+  // an exact count is cheap enough to get while parsing, so this is an upper bound for metrics.
+  let n = 0;
+  for (let i = page.indexOf(0x3b); i !== -1; i = page.indexOf(0x3b, i + 1)) n++;
+  return n;
+}
+
+export interface SnapshotKeys {
+  readonly meta: string;
+  readonly lease: string;
+  staging(id: string): string;
+}
+
+export function snapshotKeys(prefix: string): SnapshotKeys {
+  return {
+    meta: `${prefix}zt_mirror:meta`,
+    lease: `${prefix}zt_mirror:lease`,
+    staging: (id) => `${prefix}zt_mirror:snap:${id}`,
+  };
+}
+
+/**
+ * A snapshot that started after this call began, shared between sidecars: if one was published
+ * since, it is read (a few windowed GETRANGEs); otherwise one sidecar takes the lease and builds it
+ * with the scan-step script while the others wait for it. A snapshot that began after the caller's
+ * tracking was on, plus a re-read of every key invalidated since the call began, is exactly Redis.
+ */
+export async function freshSnapshot(conn: Redis, prefix: string, keys: SnapshotKeys, alive: () => boolean, sleep: (ms: number) => Promise<void>): Promise<LoadedSnapshot> {
+  const live = () => alive() && conn.status === 'ready';
+  const leaseId = randomUUID();
+  let after = '';
+  const waitUntil = Date.now() + WAIT_BOUND_MS;
+  for (;;) {
+    if (!live()) throw new Error('connection lost while waiting for a snapshot');
+    if (Date.now() > waitUntil) throw new Error('no snapshot within the bound');
+    const args = [after, leaseId, LEASE_MS];
+    const [state, nowUs, afterUs, meta] = ((await retrying(conn, () => fetchOrLease.run(conn, [keys.meta, keys.lease], args))) as Buffer[]).map(text) as [string, string, string, string];
+    after = afterUs;
+    const offsetMs = Date.now() - Number(nowUs) / 1000;
+    if (state === 'ok') {
+      const read = await readPublished(conn, meta, offsetMs);
+      if (read !== undefined) return read;
+      continue;
+    }
+    // Only the lease holder builds: a holder that dies lets its lease expire, and the next poll
+    // takes it over. (Building without it would multiply the work by the size of the fleet.)
+    if (state === 'build') {
+      const staging = { key: keys.staging(leaseId), lease: keys.lease };
+      let built;
+      try {
+        built = await scanNode(conn, prefix, live, staging);
+      } catch (err) {
+        // Hand the lease back at once rather than leave the others waiting for it to expire.
+        await publish.run(conn, [keys.meta, keys.lease, staging.key], ['', '0', 0, leaseId, GRACE_MS]).catch(() => undefined);
+        throw err;
+      }
+      // Publishing is an optimisation for the others: this sidecar has what it needs either way.
+      await publish.run(conn, [keys.meta, keys.lease, staging.key], [meta, built.startedUs.toFixed(0), built.entries, leaseId, GRACE_MS]).catch(() => undefined);
+      return built;
+    }
+    // Someone else is building: poll with jitter (a fleet polling in step would arrive together).
+    await sleep(100 + Math.floor(Math.random() * 150));
+  }
+}
+
+async function readPublished(conn: Redis, meta: string, offsetMs: number): Promise<LoadedSnapshot | undefined> {
+  const m = /^\S+ \d+ (\d+) (\d+) (.+)$/.exec(meta);
+  if (m === null) return undefined;
+  const entries = Number(m[1]);
+  const bytes = Number(m[2]);
+  const key = m[3] as string;
+  const pages: Buffer[] = [];
+  for (let at = 0; at < bytes; at += READ_WINDOW) {
+    const end = Math.min(bytes, at + READ_WINDOW) - 1;
+    const part = await retrying(conn, () => conn.getrangeBuffer(key, at, end));
+    // Replaced and expired while we read it: start over with whatever is current.
+    if (part.length !== end - at + 1) return undefined;
+    pages.push(part);
+  }
+  return { pages, offsetMs, source: 'shared', entries };
+}
+
+function readInt(buf: Buffer, at: number, stop: number): [number, number] {
+  let i = at;
+  let neg = false;
+  if (buf[i] === 0x2d) {
+    neg = true;
+    i++;
+  }
+  let n = 0;
+  for (; i < buf.length && buf[i] !== stop; i++) {
+    const d = (buf[i] as number) - 0x30;
+    if (d < 0 || d > 9) throw new Error(`snapshot: bad digit at ${i}`);
+    n = n * 10 + d;
+  }
+  if (i >= buf.length) throw new Error('snapshot: truncated entry');
+  return [neg ? -n : n, i + 1];
+}
+
+/** Decodes pages (see snapshot-scripts.ts for the encoding) into `sink`, expiry in local time. */
+export function decodePages(pages: Buffer[], offsetMs: number, sink: SnapshotSink): number {
+  let n = 0;
+  for (const buf of pages) {
+    let i = 0;
+    while (i < buf.length) {
+      const kind = KIND_BY_CODE[buf[i] as number];
+      if (kind === undefined) throw new Error(`snapshot: unknown entry kind at ${i}`);
+      const [idLen, idAt] = readInt(buf, i + 1, 0x3a);
+      const id = buf.toString('utf8', idAt, idAt + idLen);
+      // The expiry ends at ';' or (risk) ','.
+      let j = idAt + idLen;
+      let neg = false;
+      if (buf[j] === 0x2d) {
+        neg = true;
+        j++;
+      }
+      let exp = 0;
+      for (; j < buf.length && buf[j] !== 0x3b && buf[j] !== 0x2c; j++) exp = exp * 10 + ((buf[j] as number) - 0x30);
+      if (j >= buf.length) throw new Error('snapshot: truncated entry');
+      let score: string | undefined;
+      if (buf[j] === 0x2c) {
+        const [sLen, sAt] = readInt(buf, j + 1, 0x3a);
+        score = buf.toString('utf8', sAt, sAt + sLen);
+        j = sAt + sLen;
+        if (buf[j] !== 0x3b) throw new Error('snapshot: bad risk entry');
+      }
+      sink.add(kind, id, neg ? Infinity : exp + offsetMs, score);
+      n++;
+      i = j + 1;
+    }
+  }
+  return n;
+}
