@@ -10,6 +10,8 @@ import { grpcFrame } from '../lib/wire.js';
 /** The demo policy plus a route for /api/orders with a role, a scope and two CEL conditions. */
 export function conditionsConfig(decisionLog: 'all' | 'deny' | 'none') {
   const c = benchConfig({ decisionLog }) as { policy: { routes: Record<string, unknown>[] } };
+  // Replaces the demo's /api/orders route: a second one would be shadowed, which check-config refuses.
+  c.policy.routes = c.policy.routes.filter((r) => r.prefix !== '/api/orders');
   c.policy.routes.unshift({
     prefix: '/api/orders',
     resource: 'orders',

@@ -15,6 +15,9 @@ let built: Promise<void> | undefined;
  * stop tsc from emitting, so only a missing output fails.
  */
 export function ensureBuilt(): Promise<void> {
+  // `npm test` builds before vitest starts; building again here would rewrite dist/ under the
+  // server processes other test files are starting at the same moment (a half-written module).
+  if (existsSync(join(DIST_BENCH, 'run.js')) && process.env.npm_lifecycle_event === 'test') return Promise.resolve();
   built ??= promisify(execFile)(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json', '--noEmit', 'false', '--outDir', 'dist'], { cwd: ROOT })
     .catch(() => undefined)
     .then(() => {

@@ -34,7 +34,8 @@ describe('the public development keys', { timeout: 120_000 }, () => {
     const s = await startServe(['--dev', '--config', PLAIN_FILE]);
     const client = authzClient(s.grpcAddress);
     try {
-      expect(s.logs.some((l) => l.level === 40 && String(l.msg).includes('DEVELOPMENT MODE') && String(l.msg).includes('--dev'))).toBe(true);
+      // The warning follows the listening line startServe resolves on: wait for it.
+      await waitFor(() => s.logs.some((l) => l.level === 40 && String(l.msg).includes('DEVELOPMENT MODE') && String(l.msg).includes('--dev')), 10_000, 'the development-mode warning');
       await waitFor(async () => (await client.health('')) === 1, 10_000, 'SERVING');
       const token = runCli(['token', '--claims', '{"allowed_resources":["orders"]}']).stdout.trim();
       const res = await client.check(checkRequest({ token, path: '/api/orders/1' }));

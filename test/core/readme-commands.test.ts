@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../src/wire/protos.js';
 import { CLI, runCli, startServe, type ServeProcess } from '../helpers/cli.js';
 import { freePort } from '../helpers/redis.js';
+import { waitFor } from '../helpers/server.js';
 
 /**
  * Runs every command the README shows in its Quick start, CLI and Configuration sections against
@@ -117,7 +118,8 @@ describe('README Quick start', { timeout: 180_000 }, () => {
     server = await startServeWithEnv();
     expect(server.grpcAddress).toBe(grpcAddr);
     expect(server.httpAddress).toBe(httpAddr);
-    expect(server.logs.some((l) => String(l.msg).includes('DEVELOPMENT MODE'))).toBe(true);
+    const srv = server;
+    await waitFor(() => srv.logs.some((l) => String(l.msg).includes('DEVELOPMENT MODE')), 10_000, 'the development-mode warning');
   });
 
   it('every Try-it command runs and answers as its comment says', async () => {

@@ -24,8 +24,7 @@ let token: string;
 beforeAll(async () => {
   writeFileSync(
     config,
-    `identity: { development_keys: true }
-state: { remediation: { enabled: false } }
+    `state: { remediation: { enabled: false } }
 log:
   decisions: all
   decisions_sink: ${decisionsFile}
@@ -41,7 +40,7 @@ policy:
     - { prefix: /vault, resource: vault }
 `,
   );
-  s = await startServe(['--config', config]);
+  s = await startServe(['--dev', '--config', config]);
   client = authzClient(s.grpcAddress);
   await waitFor(async () => (await client.health('')) === 1, 10_000, 'SERVING');
   token = await signDevToken({ sub: 'alice', ttlS: 600, claims: { allowed_resources: ['orders', 'vault'], clearance_level: 'internal' } });
