@@ -161,7 +161,7 @@ class Reader {
    * scalars) is walked as protobufjs would decode it, so garbage inside fails here too; an unknown
    * field is skipped by its wire type, as protobufjs skips it.
    */
-  skip(tag: number, end: number, schema: MessageSchema, depth = 0): void {
+  stepOver(tag: number, end: number, schema: MessageSchema, depth = 0): void {
     const wt = tag & 7;
     if (wt === 2) {
       const field = tag >>> 3;
@@ -186,7 +186,7 @@ class Reader {
   /** Checks the structure of a whole message of `schema` in [pos, end) and steps past it. */
   private walk(end: number, schema: MessageSchema, depth: number): void {
     if (depth > MAX_DEPTH) throw new WireDecodeError('messages nested too deep');
-    while (this.pos < end) this.skip(this.tag(end, schema), end, schema, depth);
+    while (this.pos < end) this.stepOver(this.tag(end, schema), end, schema, depth);
   }
 
   skipField(wireType: number, end: number, depth = 0): void {
@@ -246,7 +246,7 @@ export function decodeCheckRequest(buf: Buffer, wanted?: WantedHeaders): WireChe
   while (r.pos < end) {
     const tag = r.tag(end, S.checkRequest);
     if (tag >>> 3 === CR_ATTRIBUTES) msg.attributes = attributeContext(r, r.fieldEnd(end));
-    else r.skip(tag, end, S.checkRequest);
+    else r.stepOver(tag, end, S.checkRequest);
   }
   return msg;
 }
@@ -269,7 +269,7 @@ function attributeContext(r: Reader, end: number): Attributes {
         a.context_extensions = mapEntry(r, r.fieldEnd(end), a.context_extensions ?? emptyMap());
         break;
       default:
-        r.skip(tag, end, S.attributeContext);
+        r.stepOver(tag, end, S.attributeContext);
     }
   }
   return a;
@@ -288,7 +288,7 @@ function peer(r: Reader, end: number): WirePeer {
         p.principal = r.string(end);
         break;
       default:
-        r.skip(tag, end, S.peer);
+        r.stepOver(tag, end, S.peer);
     }
   }
   return p;
@@ -300,7 +300,7 @@ function address(r: Reader, end: number): NonNullable<WirePeer['address']> {
   while (r.pos < end) {
     const tag = r.tag(end, S.address);
     if (tag >>> 3 === ADDRESS_SOCKET) out.socket_address = socketAddress(r, r.fieldEnd(end));
-    else r.skip(tag, end, S.address);
+    else r.stepOver(tag, end, S.address);
   }
   return out;
 }
@@ -311,7 +311,7 @@ function socketAddress(r: Reader, end: number): { address?: string } {
   while (r.pos < end) {
     const tag = r.tag(end, S.socketAddress);
     if (tag >>> 3 === SOCKET_ADDRESS) sa.address = r.string(end);
-    else r.skip(tag, end, S.socketAddress);
+    else r.stepOver(tag, end, S.socketAddress);
   }
   return sa;
 }
@@ -322,7 +322,7 @@ function request(r: Reader, end: number): NonNullable<Attributes['request']> {
   while (r.pos < end) {
     const tag = r.tag(end, S.request);
     if (tag >>> 3 === REQUEST_HTTP) out.http = httpRequest(r, r.fieldEnd(end));
-    else r.skip(tag, end, S.request);
+    else r.stepOver(tag, end, S.request);
   }
   return out;
 }
@@ -373,7 +373,7 @@ function httpFields(r: Reader, end: number, wanted: WantedHeaders | undefined): 
         h.header_map = headerMap(r, r.fieldEnd(end));
         break;
       default:
-        r.skip(tag, end, S.httpRequest);
+        r.stepOver(tag, end, S.httpRequest);
     }
   }
   return h;
@@ -385,7 +385,7 @@ function headerMap(r: Reader, end: number): { headers: WireHeaderValue[] } {
   while (r.pos < end) {
     const tag = r.tag(end, S.headerMap);
     if (tag >>> 3 === HEADER_MAP_HEADERS) headers.push(headerValue(r, r.fieldEnd(end)));
-    else r.skip(tag, end, S.headerMap);
+    else r.stepOver(tag, end, S.headerMap);
   }
   return { headers };
 }
@@ -406,7 +406,7 @@ function headerValue(r: Reader, end: number): WireHeaderValue {
         hv.raw_value = r.bytes(end);
         break;
       default:
-        r.skip(tag, end, S.headerValue);
+        r.stepOver(tag, end, S.headerValue);
     }
   }
   return hv;
@@ -435,7 +435,7 @@ function mapEntry(r: Reader, end: number, into: Record<string, string>): Record<
     const field = tag >>> 3;
     if (field === ENTRY_KEY) key = r.interned(end, HEADER_NAMES);
     else if (field === ENTRY_VALUE) value = r.string(end);
-    else r.skip(tag, end, MAP_ENTRY);
+    else r.stepOver(tag, end, MAP_ENTRY);
   }
   into[key] = value;
   return into;
@@ -460,7 +460,7 @@ function wantedEntry(r: Reader, end: number, into: Record<string, string>, wante
       valueEnd = r.fieldEnd(end);
       valueStart = r.pos;
       r.pos = valueEnd;
-    } else r.skip(tag, end, HEADERS_ENTRY);
+    } else r.stepOver(tag, end, HEADERS_ENTRY);
   }
   if (keyStart < 0) return into;
   const slot = lookup(r.buf, keyStart, keyEnd, fold);
