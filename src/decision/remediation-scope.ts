@@ -15,14 +15,11 @@ const COUNTED: ReadonlySet<Reason> = new Set<Reason>([
 ]);
 
 /**
- * Failures an honest client produces and that can never let anyone in: a token that expired or is
- * not valid yet (clock skew, a cached token), and a kid the issuer just rotated out. They are not
- * counted, so a key rotation or a client with a stale token never blocks its own IP.
+ * A kid the issuer just rotated out is a token_invalid an honest client produces (a cached token
+ * across a key rotation), and it can never let anyone in: not counted, so a rotation never blocks a
+ * client's own IP. (token_expired and token_not_yet_valid are honest too, and are not in COUNTED.)
  */
-function honest(result: AuthResult & { ok: false }): boolean {
-  if (result.reason === 'token_expired' || result.reason === 'token_not_yet_valid') return true;
-  return result.fault === 'unknown_kid';
-}
+const honest = (result: AuthResult & { ok: false }): boolean => result.fault === 'unknown_kid';
 
 /**
  * Decides whether a failed authentication is counted against req.clientIp. Only an address that

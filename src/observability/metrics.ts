@@ -13,6 +13,25 @@ export interface JwksStatusSource {
   status(): { readonly age_s: number | null; readonly last_refresh: 'ok' | 'error' | 'none'; readonly expired: boolean };
 }
 
+type JwksStatus = ReturnType<JwksStatusSource['status']>;
+
+/** A per-issuer gauge computed from each key source's status at scrape; `value` undefined: no sample. */
+function jwksStatusGauge(registry: Registry, sources: ReadonlySet<JwksStatusSource>, name: string, help: string, value: (s: JwksStatus) => number | undefined) {
+  return new Gauge({
+    name,
+    help,
+    labelNames: ['issuer'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const src of sources) {
+        const v = value(src.status());
+        if (v !== undefined) this.set({ issuer: src.issuer }, v);
+      }
+    },
+  });
+}
+
 export function createMetrics() {
   const registry = new Registry();
   /** Registered by each issuer with a fetched key set; read at scrape, so nothing runs per request. */
@@ -75,32 +94,20 @@ export function createMetrics() {
       registers: [registry],
     }),
     jwksStatusSources,
-    jwksAge: new Gauge({
-      name: 'zt_authz_jwks_age_seconds',
-      help: 'Seconds since the key set in force was fetched, per issuer (+Inf: none yet, or expired past max_stale_s)',
-      labelNames: ['issuer'] as const,
-      registers: [registry],
-      collect() {
-        this.reset();
-        for (const src of jwksStatusSources) {
-          const s = src.status();
-          this.set({ issuer: src.issuer }, s.age_s === null || s.expired ? Number.POSITIVE_INFINITY : s.age_s);
-        }
-      },
-    }),
-    jwksLastRefreshSuccess: new Gauge({
-      name: 'zt_authz_jwks_last_refresh_success',
-      help: '1 when the last JWKS fetch of the issuer succeeded, 0 when it failed (no sample before the first)',
-      labelNames: ['issuer'] as const,
-      registers: [registry],
-      collect() {
-        this.reset();
-        for (const src of jwksStatusSources) {
-          const s = src.status();
-          if (s.last_refresh !== 'none') this.set({ issuer: src.issuer }, s.last_refresh === 'ok' ? 1 : 0);
-        }
-      },
-    }),
+    jwksAge: jwksStatusGauge(
+      registry,
+      jwksStatusSources,
+      'zt_authz_jwks_age_seconds',
+      'Seconds since the key set in force was fetched, per issuer (+Inf: none yet, or expired past max_stale_s)',
+      (s) => (s.age_s === null || s.expired ? Number.POSITIVE_INFINITY : s.age_s),
+    ),
+    jwksLastRefreshSuccess: jwksStatusGauge(
+      registry,
+      jwksStatusSources,
+      'zt_authz_jwks_last_refresh_success',
+      '1 when the last JWKS fetch of the issuer succeeded, 0 when it failed (no sample before the first)',
+      (s) => (s.last_refresh === 'none' ? undefined : s.last_refresh === 'ok' ? 1 : 0),
+    ),
     /** Token-cache lookups on the hot path, as plain numbers folded in at scrape (see decisionCounts). */
     tokenCacheCounts,
     tokenCache: new Counter({
