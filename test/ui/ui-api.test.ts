@@ -97,6 +97,27 @@ describe('live page: off by default, loopback only unless a token is set', () =>
   });
 });
 
+describe('live page: ui_redact', () => {
+  it('leaves user ids and client IPs out of the recent denies when asked', async () => {
+    const srv = await startTestServer(withUi({ server: { http: { ui: true, ui_redact: ['user_id', 'client_ip'] } } }));
+    try {
+      const token = await signDevToken({ sub: 'alice', ttlS: 600, claims: CLAIMS });
+      const r = await srv.client.check(checkRequest({ token, path: '/admin/users', sourceIp: '10.9.8.7' }));
+      expect(r.response?.status.message).toBe('resource_not_allowed');
+      let denies: UiSnapshot['live']['recent_denies'] = [];
+      await waitFor(async () => {
+        denies = ((await (await fetch(`${srv.httpUrl}/ui/api/snapshot`)).json()) as UiSnapshot).live.recent_denies;
+        return denies.length > 0;
+      }, 10_000, 'the deny on the page');
+      expect(denies[0]).toMatchObject({ reason: 'resource_not_allowed', user: '(hidden)', ip: '(hidden)' });
+      expect(JSON.stringify(denies)).not.toContain('alice');
+      expect(JSON.stringify(denies)).not.toContain('10.9.8.7');
+    } finally {
+      await srv.stop();
+    }
+  });
+});
+
 describe('live page: the explain form', () => {
   let srv: TestServer;
   let logged = '';
