@@ -29,7 +29,7 @@ import { kustomizeBuild, parseManifests, type Built, type Manifest } from './kus
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const DEPLOY = join(ROOT, 'deploy');
-const OVERLAYS = ['overlays/sidecar', 'overlays/istio', 'overlays/istio/workload'] as const;
+const OVERLAYS = ['overlays/sidecar', 'overlays/istio', 'overlays/per-node', 'overlays/istio/workload'] as const;
 const MESH_FILES = ['overlays/istio/mesh/istio-operator.yaml', 'overlays/istio/mesh/istiod-values.yaml'];
 /** The server's own endpoints (src/transport/http-server.ts) and default ports (the schema). */
 const HEALTHZ = '/healthz';
@@ -120,7 +120,7 @@ describe('deploy/ files', () => {
   });
 });
 
-describe.each(['overlays/sidecar', 'overlays/istio'] as const)('%s', (overlay) => {
+describe.each(['overlays/sidecar', 'overlays/istio', 'overlays/per-node'] as const)('%s', (overlay) => {
   const resources = built(overlay);
   const podList = pods(resources);
 
@@ -371,7 +371,7 @@ describe('overlays/istio', () => {
       expect(g['port']).toBe(DEFAULT_GRPC_PORT);
       // service.namespace.svc.cluster.local must be a Service of this overlay with that port.
       const [name, namespace] = String(g['service']).split('.');
-      const svc = find(resources, 'Service', name ?? '', namespace);
+      const svc = find([...resources, ...built('overlays/per-node')], 'Service', name ?? '', namespace);
       expect(svc, String(g['service'])).toBeDefined();
       expect(arr(obj(svc?.['spec'])['ports']).map((p) => obj(p)['port'])).toContain(g['port']);
     }
@@ -450,9 +450,49 @@ describe('overlays/istio', () => {
   });
 });
 
+describe('overlays/per-node', () => {
+  const resources = built('overlays/per-node');
+  const ds = find(resources, 'DaemonSet', 'zt-authz-node', 'zt-authz')!;
+  const podLabels = obj(obj(obj(obj(ds['spec'])['template'])['metadata'])['labels']) as Record<string, string>;
+  const svc = find(resources, 'Service', 'zt-authz-node', 'zt-authz')!;
+
+  it('runs one authorizer per node that a rollout replaces before it stops the old one', () => {
+    expect(ds).toBeDefined();
+    const rolling = obj(obj(obj(ds['spec'])['updateStrategy'])['rollingUpdate']);
+    expect(obj(obj(ds['spec'])['updateStrategy'])['type']).toBe('RollingUpdate');
+    expect(rolling['maxUnavailable']).toBe(0);
+    expect(Number(rolling['maxSurge'])).toBeGreaterThanOrEqual(1);
+    expect(resources.filter((r) => r.kind === 'Deployment')).toEqual([]);
+  });
+
+  it('sends each caller only to the authorizer on its own node', () => {
+    expect(obj(svc['spec'])['internalTrafficPolicy']).toBe('Local');
+    expect(selects({ matchLabels: obj(svc['spec'])['selector'] }, podLabels)).toBe(true);
+    const grpc = arr(obj(svc['spec'])['ports']).map(obj).find((p) => p['port'] === DEFAULT_GRPC_PORT);
+    expect(grpc?.['appProtocol']).toBe('grpc');
+  });
+
+  it('is covered by the shared mTLS and NetworkPolicies of the Istio shape', () => {
+    expect(resources.find((r) => r.kind === 'PeerAuthentication' && obj(obj(r['spec'])['mtls'])['mode'] === 'STRICT')).toBeDefined();
+    const admitting = resources.filter((r) => r.kind === 'NetworkPolicy' && r.metadata.name === 'zt-authz-from-mesh' && selects(obj(r['spec'])['podSelector'], podLabels));
+    expect(admitting.length).toBe(1);
+    expect(podLabels['sidecar.istio.io/inject']).toBe('true');
+  });
+
+  it('is registered in the mesh config as a fail-closed provider', () => {
+    for (const doc of meshDocs) {
+      const mesh = obj(doc['kind'] === 'IstioOperator' ? obj(doc['spec'])['meshConfig'] : doc['meshConfig']);
+      const p = arr(mesh['extensionProviders']).map(obj).find((x) => x['name'] === 'zt-authz-node');
+      const g = obj(p?.['envoyExtAuthzGrpc']);
+      expect(g['service']).toBe('zt-authz-node.zt-authz.svc.cluster.local');
+      expect(g['failOpen']).toBe(false);
+    }
+  });
+});
+
 describe('deploy/redis', () => {
-  it('ships a dev StatefulSet and Service, included by both overlays', () => {
-    for (const o of ['overlays/sidecar', 'overlays/istio'] as const) {
+  it('ships a dev StatefulSet and Service, included by every overlay', () => {
+    for (const o of ['overlays/sidecar', 'overlays/istio', 'overlays/per-node'] as const) {
       const rs = built(o);
       expect(rs.find((r) => r.kind === 'StatefulSet' && r.metadata.name === 'zt-authz-redis')).toBeDefined();
       expect(rs.find((r) => r.kind === 'Service' && r.metadata.name === 'zt-authz-redis')).toBeDefined();

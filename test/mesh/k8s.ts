@@ -14,6 +14,7 @@ export const KNOWN_KINDS = new Set([
   'v1/ServiceAccount',
   'apps/v1/Deployment',
   'apps/v1/StatefulSet',
+  'apps/v1/DaemonSet',
   'policy/v1/PodDisruptionBudget',
   'autoscaling/v2/HorizontalPodAutoscaler',
   'networking.k8s.io/v1/NetworkPolicy',
@@ -33,7 +34,7 @@ export interface Pod {
 
 export function pods(resources: Manifest[]): Pod[] {
   return resources
-    .filter((r) => r.kind === 'Deployment' || r.kind === 'StatefulSet')
+    .filter((r) => r.kind === 'Deployment' || r.kind === 'StatefulSet' || r.kind === 'DaemonSet')
     .map((workload) => {
       const template = obj(obj(workload['spec'])['template']);
       const meta = obj(template['metadata']);
