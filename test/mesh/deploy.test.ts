@@ -106,6 +106,16 @@ describe('deploy/ files', () => {
     }
   });
 
+  it('names in the README only overlays and mesh files that exist and build', () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const applied = [...readme.matchAll(/kubectl apply -k (deploy\/[\w./-]+)/g)].map((m) => m[1]!);
+    const installed = [...readme.matchAll(/(?:istioctl install|helm upgrade[^\n]*?) -f (deploy\/[\w./-]+)/g)].map((m) => m[1]!);
+    expect(applied).toContain('deploy/overlays/per-node');
+    for (const dir of applied) expect(kustomizeBuild(join(ROOT, dir)).resources.length, dir).toBeGreaterThan(0);
+    expect(installed.length).toBeGreaterThan(0);
+    for (const f of installed) expect(MESH_FILES.map((m) => `deploy/${m}`), f).toContain(f);
+  });
+
   it('keeps the sidecar overlay copy identical to envoy/sidecar.yaml', () => {
     const original = readFileSync(join(ROOT, 'envoy/sidecar.yaml'), 'utf8');
     expect(readFileSync(join(DEPLOY, 'overlays/sidecar/sidecar.yaml'), 'utf8')).toBe(original);
