@@ -51,11 +51,15 @@ describe('canonical base64url', () => {
 });
 
 describe('duplicate keys by count', () => {
-  const key = fc.constantFrom('a', 'b', '\\u0061', 'a\\"', '__proto__', '1', '01');
+  // Escaped quotes and runs of backslashes before a key's closing quote: the counter skips from
+  // quote to quote and must tell an escaped quote from one after an escaped backslash.
+  const key = fc.constantFrom('a', 'b', '\\u0061', 'a\\"', '__proto__', '1', '01', 'a\\\\', '\\\\\\"', '\\\\\\\\');
   const json: fc.Arbitrary<string> = fc.letrec((tie) => ({
-    value: fc.oneof({ depthSize: 'small' }, fc.constantFrom('1', '"a:"', '"{\\"a\\":1}"', 'null', '[]'), tie('object'), tie('array')),
+    value: fc.oneof({ depthSize: 'small' }, fc.constantFrom('1', '"a:"', '"{\\"a\\":1}"', '"\\\\"', '"x\\\\\\":"', 'null', '[]'), tie('object'), tie('array')),
     array: fc.array(tie('value'), { maxLength: 3 }).map((v) => `[${v.join(',')}]`),
-    object: fc.array(fc.tuple(key, tie('value')), { maxLength: 4 }).map((kv) => `{${kv.map(([k, v]) => `"${k}" : ${v}`).join(', ')}}`),
+    object: fc
+      .array(fc.tuple(key, fc.constantFrom(':', ' : ', '\n:'), tie('value')), { maxLength: 4 })
+      .map((kv) => `{${kv.map(([k, colon, v]) => `"${k}"${colon}${v}`).join(',')}}`),
   })).object as fc.Arbitrary<string>;
 
   it('parsed keys fewer than written keys exactly when the scanner finds a duplicate (property)', () => {
