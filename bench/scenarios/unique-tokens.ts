@@ -65,7 +65,7 @@ export const uniqueTokens: Scenario = {
       if (s.result.rpcErrors > 0) throw new Error(`${alg}: ${s.result.rpcErrors} RPC errors (${s.result.firstError})`);
       // The probe verified tokens[0] once; its load request then hit the cache (still an allow).
       result.decisions.push(checkExact(new Map([['allowed', s.result.sent]]), decisionDelta(before, after)));
-      const { crypto, pipeline } = rates[alg];
+      const { crypto, pipeline, ratio: pipelineRatio } = rates[alg];
       const ratio = s.result.reqPerSec / b.result.reqPerSec;
       ctx.log(`  ${alg}: ${Math.round(s.result.reqPerSec)} req/s, baseline ${Math.round(b.result.reqPerSec)}, node:crypto verify ${Math.round(crypto)}/s, zt-authz pipeline ${Math.round(pipeline)}/s, jose ${Math.round(rates[alg].jose)}/s`);
       result.figures.push(
@@ -75,14 +75,14 @@ export const uniqueTokens: Scenario = {
         { label: `${alg} node:crypto verify rate`, value: Math.round(crypto), unit: '/s' },
         { label: `${alg} jose jwtVerify rate`, value: Math.round(rates[alg].jose), unit: '/s' },
         { label: `${alg} zt-authz verification pipeline rate`, value: Math.round(pipeline), unit: '/s' },
-        { label: `${alg} zt-authz pipeline / node:crypto verify`, value: pipeline / crypto, unit: 'x' },
+        { label: `${alg} zt-authz pipeline / node:crypto verify (median of per-round ratios)`, value: pipelineRatio, unit: 'x' },
         { label: `${alg} end to end / node:crypto verify`, value: s.result.reqPerSec / crypto, unit: 'x' },
         // What a gRPC call costs with no work at all bounds the end-to-end figure on one core.
         { label: `${alg} no-op baseline / node:crypto verify (end-to-end ceiling)`, value: b.result.reqPerSec / crypto, unit: 'x' },
         { label: `${alg} jose / node:crypto verify`, value: rates[alg].jose / crypto, unit: 'x' },
       );
       if (alg === 'RS256') {
-        targets.push({ name: 'RS256 distinct tokens: zt-authz verification pipeline vs raw node:crypto verify', value: pipeline / crypto, target: '>= 0.85x', met: pipeline / crypto >= 0.85 });
+        targets.push({ name: 'RS256 distinct tokens: zt-authz verification pipeline vs raw node:crypto verify', value: pipelineRatio, target: '>= 0.85x', met: pipelineRatio >= 0.85 });
         result.throughput = { server: s.result.reqPerSec, baseline: b.result.reqPerSec, ratio, rounds: [{ server: s.result.reqPerSec, baseline: b.result.reqPerSec }], generator: 'node' };
       } else {
         result.others.push({ label: 'ES256 distinct tokens', reqPerSec: s.result.reqPerSec, ratio: s.result.reqPerSec / b.result.reqPerSec });
