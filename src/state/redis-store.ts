@@ -33,6 +33,8 @@ const VERIFY_EVERY = 10;
 const COALESCE_MS = 5;
 /** Keys per pipelined read, so one huge burst does not become one huge reply. */
 const READ_CHUNK = 1000;
+/** A timed-out re-read is sent again this many times before the mirror is declared out of sync. */
+const READ_RETRIES = 2;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
@@ -474,11 +476,26 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
   private async refreshKeys(keys: string[]): Promise<void> {
     for (let at = 0; at < keys.length; at += READ_CHUNK) {
       const chunk = keys.slice(at, at + READ_CHUNK);
-      const values = await this.readKeys(chunk);
+      const values = await this.readWithRetry(chunk);
       chunk.forEach((key, i) => {
         const p = this.keys.parse(key);
         if (p !== undefined) this.applyValue(p.kind, p.id, values[i]);
       });
+    }
+  }
+
+  /**
+   * A read that timed out on a connection still open is sent again (the reads change nothing):
+   * a busy moment is otherwise a full resync, i.e. a snapshot read, for every sidecar it hits.
+   * Past the retries, or with the connection gone, the caller marks the mirror out of sync.
+   */
+  private async readWithRetry(keys: string[]): Promise<KeyValue[]> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.readKeys(keys);
+      } catch (err) {
+        if (attempt >= READ_RETRIES || this.closed || this.data.status !== 'ready' || !/timed out/i.test((err as Error).message)) throw err;
+      }
     }
   }
 
