@@ -17,7 +17,7 @@ import { stateSchema } from '../src/config/schema/state.js';
 import { silentLogger } from '../src/observability/logger.js';
 import { createMetrics } from '../src/observability/metrics.js';
 import { RedisStateStore } from '../src/state/redis-store.js';
-import { scanNode } from '../src/state/snapshot.js';
+import { packSnapshot, scanNode } from '../src/state/snapshot.js';
 import { startRedis, type RedisProcess } from '../test/helpers/redis.js';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -234,7 +234,11 @@ async function main(): Promise<void> {
   conn.disconnect();
   const build = delta(b0, await stats(r), SCRIPT_INNER);
   const snapBytes = built.pages.reduce((n, p) => n + p.length, 0);
+  const packT = performance.now();
+  const packedBytes = (await packSnapshot(built.pages)).length;
+  const packMs = performance.now() - packT;
   console.log(`\n## One snapshot build: ${fmt(build.usec)} µs of command time, ${fmt(build.cpu * 1e3)} ms Redis CPU, ${fmt(buildMs)} ms wall, ${fmt(snapBytes)} bytes (${fmt(snapBytes / entries, 1)} B/entry)`);
+  console.log(`  published deflated: ${fmt(packedBytes)} bytes (${fmt(packedBytes / entries, 1)} B/entry, ${fmt(snapBytes / packedBytes, 1)}x), deflate ${fmt(packMs)} ms on the builder`);
 
   await memory(redis.url, entries);
 
@@ -321,7 +325,7 @@ async function main(): Promise<void> {
   console.log(`  steady state: ${fmt(quietPer)} µs/sidecar/min x ${fmt(TARGET)} = ${fmt((quietPer * TARGET) / 60e6 * 100, 2)} % of one Redis core`);
   console.log(`  write load: ${fmt(perWritePerSidecar, 2)} µs per write per sidecar x ${fmt(TARGET)} x ${writesPerS}/s = ${fmt((perWritePerSidecar * TARGET * writesPerS) / 1e6 * 100, 1)} % of one core`);
   console.log(`  catch-up: ${builds} builds as measured (${fmt(build.usec)} µs each; the count depends on how the reconnects spread, not on the fleet size) + ${fmt(TARGET)} x ${fmt(readPer)} µs (snapshot read incl. ${fmt(getrange / sidecars)} µs GETRANGE, polls, tracking setup) = ${fmt(stormAtTarget / 1e6, 2)} s of Redis time, ${fmt(stormAtTarget / TARGET)} µs/sidecar`);
-  console.log(`  catch-up transfer: ${fmt(TARGET)} x ${fmt(snapBytes / 2 ** 20, 1)} MiB = ${fmt((TARGET * snapBytes) / 2 ** 30, 1)} GiB, ${fmt((TARGET * snapBytes * 8) / 10e9, 1)} s at 10 Gbit/s from one Redis`);
+  console.log(`  catch-up transfer: ${fmt(TARGET)} x ${fmt(packedBytes / 2 ** 20, 1)} MiB = ${fmt((TARGET * packedBytes) / 2 ** 30, 1)} GiB, ${fmt((TARGET * packedBytes * 8) / 10e9, 1)} s at 10 Gbit/s from one Redis`);
   console.log(`  connections: ${fmt(clients.length / sidecars, 2)} x ${fmt(TARGET)} = ${fmt((clients.length / sidecars) * TARGET)}`);
 
   for (const k of kids) k.send({ t: 'quit' });

@@ -14,9 +14,16 @@ function lib(): typeof import('ioredis') {
 
 type RedisCfg = StateConfig['redis'];
 
-/** Reconnect backoff: 50 ms doubling to 2 s, with jitter so a fleet of sidecars does not reconnect in step. */
+/**
+ * Reconnect backoff: 50 ms doubling to 2 s, with jitter so a fleet of sidecars does not reconnect
+ * in step. At the ceiling (a Redis down for more than ~3 s: a restart) the delay is drawn from
+ * 1-2 s rather than 2 s + 50 ms, so a fleet comes back spread over a second instead of 50 ms and
+ * the handshakes and snapshot reads of 10,000 sidecars do not queue up on Redis in one burst. The
+ * first retries keep their short, narrow delays: a blip is over in ~100 ms.
+ */
 export function backoffMs(attempt: number): number {
-  return Math.min(2000, 50 * 2 ** Math.min(attempt, 6)) + Math.floor(Math.random() * 50);
+  const base = Math.min(2000, 50 * 2 ** Math.min(attempt, 6));
+  return base < 2000 ? base + Math.floor(Math.random() * 50) : 1000 + Math.floor(Math.random() * 1000);
 }
 
 /**

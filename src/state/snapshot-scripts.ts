@@ -10,9 +10,8 @@
  */
 
 /**
- * KEYS: [staging] (optional: the page is also appended there, so the snapshot is assembled inside
- * Redis and never shipped back as one large argument). ARGV: cursor, count, key prefix, MATCH
- * pattern ('' = none), staging expiry ms. Returns {nextCursor, serverNowUs, entries}.
+ * ARGV: cursor, count, key prefix, MATCH pattern ('' = none). Returns {nextCursor, serverNowUs,
+ * entries}.
  */
 export const SCAN_STEP = `
 local r
@@ -54,12 +53,7 @@ for _, k in ipairs(r[2]) do
     end
   end
 end
-local page = table.concat(out)
-if KEYS[1] then
-  redis.call('APPEND', KEYS[1], page)
-  redis.call('PEXPIRE', KEYS[1], ARGV[5])
-end
-return {r[1], string.format('%.0f', nowUs), page}
+return {r[1], string.format('%.0f', nowUs), table.concat(out)}
 `;
 
 /**
@@ -91,14 +85,17 @@ return {'wait', fmt(now), fmt(after), ''}
 `;
 
 /**
- * KEYS: meta, lease, staging. ARGV: run id, started (server µs), entries, lease id, grace ms.
- * Makes the staging key the published snapshot unless the server restarted meanwhile or a newer
- * one is already published; the one it replaces lingers for grace ms so readers can finish.
+ * KEYS: meta, lease, staging. ARGV: run id, started (server µs), entries, lease id, grace ms,
+ * bytes written. Makes the staging key (the compressed snapshot the builder wrote) the published
+ * snapshot unless the server restarted meanwhile, the key does not hold exactly what was written,
+ * or a newer one is already published; the one it replaces lingers for grace ms so readers can
+ * finish.
  */
 export const PUBLISH = `
 local run = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)') or ''
 if redis.call('GET', KEYS[2]) == ARGV[4] then redis.call('DEL', KEYS[2]) end
 if run ~= ARGV[1] then return 0 end
+if redis.call('STRLEN', KEYS[3]) ~= tonumber(ARGV[6]) then return 0 end
 local meta = redis.call('GET', KEYS[1])
 if meta then
   local mrun, mstart, _, _, mkey = string.match(meta, '^(%w+) (%d+) (%d+) (%d+) (.+)$')
@@ -106,8 +103,13 @@ if meta then
   if mkey then redis.call('PEXPIRE', mkey, ARGV[5]) end
 end
 local bytes = redis.call('STRLEN', KEYS[3])
-if redis.call('EXISTS', KEYS[3]) == 0 then redis.call('SET', KEYS[3], '') end
 redis.call('PERSIST', KEYS[3])
 redis.call('SET', KEYS[1], run .. ' ' .. ARGV[2] .. ' ' .. ARGV[3] .. ' ' .. bytes .. ' ' .. KEYS[3])
 return 1
+`;
+
+/** KEYS: meta. ARGV: the meta a reader found unreadable. Drops it unless it was replaced meanwhile. */
+export const DROP = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) return 1 end
+return 0
 `;

@@ -152,7 +152,6 @@ export class TrackingChannel {
       const ok = flags.includes('on') && !flags.includes('broken_redirect') && redirect === this.subId;
       this.failedBeats = 0;
       if (ok) {
-        // Answering again after a stall: invalidations may have been missed, and onHealth(true) resyncs.
         this.setHealthy(true);
         return true;
       }
@@ -161,7 +160,12 @@ export class TrackingChannel {
       await this.enableTracking(true);
       return false;
     } catch {
-      this.setHealthy(false);
+      // A beat that timed out on connections that are still open loses no invalidation: Redis
+      // queues them for the subscriber and closes it if that queue overflows (seen at once as a
+      // close). So a slow beat only stops the mirror being vouched for (the store's fail_closed
+      // bound); treating it as a desync made every busy moment cost a full resync, and under a
+      // restart storm each one needed a fresh snapshot build (bench/state-scale.ts: 50 builds for
+      // 50 sidecars). A node that stays silent for STALLED_HEARTBEATS is recycled (and resynced).
       if (++this.failedBeats >= STALLED_HEARTBEATS) {
         this.failedBeats = 0;
         for (const conn of [this.sub, this.tracker]) if (conn.status === 'ready') conn.disconnect(true);
