@@ -152,6 +152,7 @@ export class TrackingChannel {
       const ok = flags.includes('on') && !flags.includes('broken_redirect') && redirect === this.subId;
       this.failedBeats = 0;
       if (ok) {
+        // Answering again after a stall: invalidations may have been missed, and onHealth(true) resyncs.
         this.setHealthy(true);
         return true;
       }
@@ -160,12 +161,13 @@ export class TrackingChannel {
       await this.enableTracking(true);
       return false;
     } catch {
-      // A beat that timed out on connections that are still open loses no invalidation: Redis
-      // queues them for the subscriber and closes it if that queue overflows (seen at once as a
-      // close). So a slow beat only stops the mirror being vouched for (the store's fail_closed
-      // bound); treating it as a desync made every busy moment cost a full resync, and under a
-      // restart storm each one needed a fresh snapshot build (bench/state-scale.ts: 50 builds for
-      // 50 sidecars). A node that stays silent for STALLED_HEARTBEATS is recycled (and resynced).
+      // A failed beat is a desync: the next answered beat resyncs (onHealth(true)). Treating a
+      // slow beat on open connections as harmless was measured to cut a restart storm's snapshot
+      // builds from 50 to 2 (bench/state-scale.ts, 50 sidecars), but with fast reconnects
+      // test/state/tracking-recovery.test.ts then lost a write made right after a reconnect about
+      // one run in three: some interleaving leaves tracking blind for a moment, and only this
+      // resync covered it. Until that window is found, correctness keeps the resync.
+      this.setHealthy(false);
       if (++this.failedBeats >= STALLED_HEARTBEATS) {
         this.failedBeats = 0;
         for (const conn of [this.sub, this.tracker]) if (conn.status === 'ready') conn.disconnect(true);
