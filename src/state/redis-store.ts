@@ -375,9 +375,11 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
     ]);
     if (this.closed) return;
     const ok = this.channels.size > 0 && beats.every(Boolean);
+    // A failed beat on open connections is not a desync (see TrackingChannel.heartbeat): the
+    // mirror just stops being vouched for, so fail_closed lists lapse after failClosedBoundMs.
     this.answering = ok;
-    if (!ok) this.markOutOfSync('heartbeat failed');
-    else if (this.inSync) this.lastSyncedAtMs = Date.now();
+    if (!ok) return this.updateGauges();
+    if (this.inSync) this.lastSyncedAtMs = Date.now();
     // One already running (perhaps waiting for a shared snapshot) is not queued again.
     else if (this.resyncing === undefined) void this.resync();
     this.updateGauges();

@@ -30,6 +30,9 @@ export class TrackingChannel {
   /** "<generation>:<subId>" tracking was last switched on for; undefined while not known on. */
   private trackingOn: string | undefined;
   private enabling: Promise<void> | undefined;
+  /** Requests to switch tracking on so far, and how many had been made when it last went on. */
+  private enableRequests = 0;
+  private trackingOnAt = 0;
   private closed = false;
 
   constructor(
@@ -98,10 +101,14 @@ export class TrackingChannel {
   }
 
   private enableTracking(force = false): Promise<void> {
-    // Both connections' setups call this; one switching tracking off while the other's is already
-    // on would open a window where the heartbeat sees it off (and writes go unnoticed).
+    // Both connections' setups and the heartbeat call this; one switching tracking off while
+    // another's is already on would open a window where writes go unnoticed. Each request is
+    // numbered: a forced one is skipped when tracking went on after it was asked for. (Three beats
+    // that saw tracking off during a reconnect used to queue three more off/on cycles behind the
+    // setup that fixed it; test/state/tracking-recovery.test.ts lost a write inside one of them.)
+    const seq = ++this.enableRequests;
     const run = async (): Promise<void> => {
-      if (!force && this.trackingOn === `${this.generation}:${this.subId}`) return;
+      if (this.trackingOn === `${this.generation}:${this.subId}` && (!force || this.trackingOnAt >= seq)) return;
       await this.doEnableTracking();
     };
     this.enabling = (this.enabling ?? Promise.resolve()).then(run, run);
@@ -113,6 +120,9 @@ export class TrackingChannel {
     if (subId === undefined || this.tracker.status !== 'ready' || this.closed) return;
     const gen = this.generation;
     this.trackingOn = undefined;
+    // Tracking is off from here until `on` answers: a write meanwhile is covered only by the resync
+    // that onHealth(true) starts, so the channel must not stay healthy across the switch.
+    this.setHealthy(false);
     try {
       // Re-enabling with a new REDIRECT is refused while tracking is on, so switch it off first;
       // writes in between are covered by the resync that follows onHealth(true).
@@ -122,6 +132,7 @@ export class TrackingChannel {
       await this.tracker.call('CLIENT', ...args);
       if (gen !== this.generation || this.subId !== subId) return;
       this.trackingOn = `${gen}:${subId}`;
+      this.trackingOnAt = this.enableRequests;
       this.failedBeats = 0;
       this.setHealthy(true);
     } catch (err) {
@@ -152,7 +163,6 @@ export class TrackingChannel {
       const ok = flags.includes('on') && !flags.includes('broken_redirect') && redirect === this.subId;
       this.failedBeats = 0;
       if (ok) {
-        // Answering again after a stall: invalidations may have been missed, and onHealth(true) resyncs.
         this.setHealthy(true);
         return true;
       }
@@ -161,13 +171,12 @@ export class TrackingChannel {
       await this.enableTracking(true);
       return false;
     } catch {
-      // A failed beat is a desync: the next answered beat resyncs (onHealth(true)). Treating a
-      // slow beat on open connections as harmless was measured to cut a restart storm's snapshot
-      // builds from 50 to 2 (bench/state-scale.ts, 50 sidecars), but with fast reconnects
-      // test/state/tracking-recovery.test.ts then lost a write made right after a reconnect about
-      // one run in three: some interleaving leaves tracking blind for a moment, and only this
-      // resync covered it. Until that window is found, correctness keeps the resync.
-      this.setHealthy(false);
+      // A beat that timed out on connections that are still open loses no invalidation: Redis
+      // queues them for the subscriber and closes it if that queue overflows (seen at once as a
+      // close). So a slow beat only stops the mirror being vouched for (the store's fail_closed
+      // bound); treating it as a desync made every busy moment cost a full resync, and under a
+      // restart storm each one needed a fresh snapshot build (bench/state-scale.ts: 50 builds for
+      // 50 sidecars). A node that stays silent for STALLED_HEARTBEATS is recycled (and resynced).
       if (++this.failedBeats >= STALLED_HEARTBEATS) {
         this.failedBeats = 0;
         for (const conn of [this.sub, this.tracker]) if (conn.status === 'ready') conn.disconnect(true);
