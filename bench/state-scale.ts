@@ -23,7 +23,7 @@
  * away; redis-server and the children are stopped on any failure.
  *
  * Run: npm run build && node dist/bench/state-scale.js [--sidecars 500] [--entries 100000]
- *        [--procs 4] [--steady-s 60] [--writes-per-s 100] [--write-s 30]
+ *        [--procs 4] [--steady-s 60] [--writes-per-s 100] [--write-s 30] [--memory-only]
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -324,6 +324,12 @@ async function main(run: Running): Promise<void> {
   console.log(`\n## One snapshot build: ${fmt(build.usec)} µs of command time, ${fmt(build.cpu * 1e3)} ms Redis CPU, ${fmt(buildMs)} ms wall, ${fmt(snapBytes)} bytes (${fmt(snapBytes / entries, 1)} B/entry)`);
 
   await memory(redis.url, entries, run.kids);
+  if (process.argv.includes('--memory-only')) {
+    r.disconnect();
+    await redis.stop();
+    run.redis = undefined;
+    return;
+  }
 
   // ---- the write load once with no fleet: what a SET costs Redis when nobody tracks the key
   const writer = new Redis(redis.url);
