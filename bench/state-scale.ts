@@ -10,8 +10,9 @@
  * The fleet's sidecars run with a bench-only mirror (bench/lib/probe-mirror.ts) that keeps only
  * the keys the bench probes (suspended_user:w-*) and counts the rest: 500 real mirrors of a
  * million entries would not fit in one machine. Everything the fleet part measures is Redis's
- * side and is unchanged by it: each sidecar still reads and decodes the whole snapshot and
- * re-reads every invalidated key. The memory probe runs the product's Mirror.
+ * side and is unchanged by it: each sidecar still reads the whole snapshot and re-reads every
+ * invalidated key (it skips decoding the pages, client CPU that would starve 125 sidecars sharing
+ * a process). The memory probe runs the product's Mirror and decoder.
  *
  * Invalidation fan-out: with BCAST tracking Redis sends every subscriber a message per written
  * key, and that work is charged to the writer (the SET, or the event loop right after it), not to
@@ -34,7 +35,7 @@ import { createMetrics } from '../src/observability/metrics.js';
 import { RedisStateStore } from '../src/state/redis-store.js';
 import { scanNode } from '../src/state/snapshot.js';
 import { startRedis, type RedisProcess } from '../test/helpers/redis.js';
-import { ProbeMirror } from './lib/probe-mirror.js';
+import { ProbeMirror, skipDecode } from './lib/probe-mirror.js';
 
 const SELF = fileURLToPath(import.meta.url);
 
@@ -77,7 +78,7 @@ async function sidecarGroup(url: string, count: number): Promise<void> {
   const metrics = createMetrics();
   const stores: RedisStateStore[] = [];
   for (let i = 0; i < count; i++) {
-    const s = new RedisStateStore(storeConfig(url), { logger: silentLogger, metrics, mirror: new ProbeMirror() });
+    const s = new RedisStateStore(storeConfig(url), { logger: silentLogger, metrics, mirror: new ProbeMirror(), decodeSnapshot: skipDecode });
     stores.push(s);
     void s.start();
     // Spread the initial connects a little, as pods starting over a few seconds would.

@@ -38,6 +38,11 @@ function snapshotSink(b: MirrorBuilder): SnapshotSink {
   };
 }
 
+/** Fills a resync's builder from the snapshot pages (expiry in local time: add offsetMs). */
+export type SnapshotDecoder = (pages: Buffer[], offsetMs: number, into: MirrorBuilder) => void;
+
+const decodeInto: SnapshotDecoder = (pages, offsetMs, into) => void decodePages(pages, offsetMs, snapshotSink(into));
+
 const ALERTS_READ_TIMEOUT_MS = 500;
 
 /** Other tools write security_alerts too: anything that is not a JSON object is skipped. */
@@ -91,8 +96,11 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
 
   constructor(
     private readonly cfg: StateConfig,
-    /** `mirror`: another StateMirror in place of the product's (the fleet bench keeps only its probe keys). */
-    private readonly deps: { logger: Logger; metrics: Metrics; mirror?: StateMirror },
+    /**
+     * `mirror` and `decodeSnapshot` replace the product's Mirror and page decoder: the fleet bench
+     * keeps only its probe keys and skips decoding, so 500 simulated sidecars fit one machine.
+     */
+    private readonly deps: { logger: Logger; metrics: Metrics; mirror?: StateMirror; decodeSnapshot?: SnapshotDecoder },
   ) {
     super(deps.mirror);
     const r = cfg.redis;
@@ -433,7 +441,8 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
         : [await freshSnapshot(this.data as Redis, this.keys.prefix, this.snapKeys, alive, sleep)];
       // Decoded straight into the new lists: no second copy of a million entries on the way.
       const builder = this.mirror.builder();
-      for (const l of loaded) decodePages(l.pages, l.offsetMs, snapshotSink(builder));
+      const decode = this.deps.decodeSnapshot ?? decodeInto;
+      for (const l of loaded) decode(l.pages, l.offsetMs, builder);
       this.lastSnapshotSource = loaded[0]?.source;
       this.mirror.replace(builder);
       this.dirty = undefined;
