@@ -7,8 +7,24 @@
  * memory per entry (one sidecar in a child process: RSS/heap after GC with E entries minus with
  * none); and the extrapolation to 10,000 sidecars with the model it uses.
  *
+ * The fleet's sidecars run with a bench-only mirror (bench/lib/probe-mirror.ts) that keeps only
+ * the keys the bench probes (suspended_user:w-*) and counts the rest: 500 real mirrors of a
+ * million entries would not fit in one machine. Everything the fleet part measures is Redis's
+ * side and is unchanged by it: each sidecar still reads the whole snapshot and re-reads every
+ * invalidated key (it skips decoding the pages, client CPU that would starve 125 sidecars sharing
+ * a process). The memory probe runs the product's Mirror and decoder.
+ *
+ * Invalidation fan-out: with BCAST tracking Redis sends every subscriber a message per written
+ * key, and that work is charged to the writer (the SET, or the event loop right after it), not to
+ * any sidecar command. So the write load is also run once before the fleet starts, and the report
+ * gives SET µs per call with the fleet minus without it, and the Redis CPU per write beyond the
+ * quiet steady state; the extrapolation includes the fan-out.
+ *
+ * Every wait has a bound and says what it waited for; child processes exit when the parent goes
+ * away; redis-server and the children are stopped on any failure.
+ *
  * Run: npm run build && node dist/bench/state-scale.js [--sidecars 500] [--entries 100000]
- *        [--procs 4] [--steady-s 60] [--writes-per-s 100] [--write-s 30]
+ *        [--procs 4] [--steady-s 60] [--writes-per-s 100] [--write-s 30] [--memory-only]
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +35,7 @@ import { createMetrics } from '../src/observability/metrics.js';
 import { RedisStateStore } from '../src/state/redis-store.js';
 import { packSnapshot, scanNode } from '../src/state/snapshot.js';
 import { startRedis, type RedisProcess } from '../test/helpers/redis.js';
+import { ProbeMirror, skipDecode } from './lib/probe-mirror.js';
 
 const SELF = fileURLToPath(import.meta.url);
 
@@ -43,11 +60,25 @@ type FromChild =
   | { t: 'prop'; samples: number[]; missing: number }
   | { t: 'mem'; rss: number; heap: number; entries: number };
 
+/** A child whose parent died, crashed or lost the channel must not live on holding connections. */
+function exitWithParent(): void {
+  process.on('disconnect', () => process.exit(1));
+  process.on('uncaughtException', (err) => {
+    console.error(`${process.argv[2]} child ${process.pid}:`, err);
+    process.exit(1);
+  });
+  process.on('unhandledRejection', (err) => {
+    console.error(`${process.argv[2]} child ${process.pid}:`, err);
+    process.exit(1);
+  });
+}
+
 async function sidecarGroup(url: string, count: number): Promise<void> {
+  exitWithParent();
   const metrics = createMetrics();
   const stores: RedisStateStore[] = [];
   for (let i = 0; i < count; i++) {
-    const s = new RedisStateStore(storeConfig(url), { logger: silentLogger, metrics });
+    const s = new RedisStateStore(storeConfig(url), { logger: silentLogger, metrics, mirror: new ProbeMirror(), decodeSnapshot: skipDecode });
     stores.push(s);
     void s.start();
     // Spread the initial connects a little, as pods starting over a few seconds would.
@@ -85,6 +116,7 @@ async function sidecarGroup(url: string, count: number): Promise<void> {
 
 /** One sidecar, alone in its process: memory after GC once it is in sync. */
 async function memoryProbe(url: string, prefix: string): Promise<void> {
+  exitWithParent();
   const gc = (globalThis as { gc?: () => void }).gc;
   const store = new RedisStateStore(storeConfig(url, prefix), { logger: silentLogger, metrics: createMetrics() });
   await store.start();
@@ -159,21 +191,45 @@ async function seed(r: Redis, entries: number): Promise<void> {
   }
 }
 
+/** A busy child (500 sidecars decoding a million entries each) can take a while to answer. */
+const ANSWER_MS = 120_000;
+
 function request<T extends FromChild['t']>(kids: ChildProcess[], t: T): Promise<Extract<FromChild, { t: T }>[]> {
   return Promise.all(
     kids.map(
       (k) =>
-        new Promise<Extract<FromChild, { t: T }>>((resolve) => {
+        new Promise<Extract<FromChild, { t: T }>>((resolve, reject) => {
+          const done = () => {
+            clearTimeout(timer);
+            k.off('message', on);
+            k.off('exit', onExit);
+          };
           const on = (m: FromChild) => {
             if (m.t !== t) return;
-            k.off('message', on);
+            done();
             resolve(m as Extract<FromChild, { t: T }>);
           };
+          const onExit = (code: number | null) => {
+            done();
+            reject(new Error(`sidecar group ${k.pid} exited (${code}) before answering '${t}'`));
+          };
+          const timer = setTimeout(() => {
+            done();
+            reject(new Error(`sidecar group ${k.pid} did not answer '${t}' within ${ANSWER_MS / 1000} s`));
+          }, ANSWER_MS);
           k.on('message', on);
+          k.once('exit', onExit);
           k.send({ t });
         }),
     ),
   );
+}
+
+/** Resolves when `p` does, or fails after `ms` saying what was awaited. */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms / 1000} s waiting for ${what}`)), ms)));
+  return Promise.race([p, bound]).finally(() => clearTimeout(timer));
 }
 
 async function allSynced(kids: ChildProcess[]): Promise<{ synced: number; total: number; built: number }> {
@@ -181,23 +237,27 @@ async function allSynced(kids: ChildProcess[]): Promise<{ synced: number; total:
   return { synced: s.reduce((a, b) => a + b.synced, 0), total: s.reduce((a, b) => a + b.total, 0), built: s.reduce((a, b) => a + b.built, 0) };
 }
 
-async function waitSynced(kids: ChildProcess[], want: (s: { synced: number; total: number }) => boolean, timeoutMs: number): Promise<number> {
+async function waitSynced(kids: ChildProcess[], want: (s: { synced: number; total: number }) => boolean, timeoutMs: number, what: string): Promise<number> {
   const t0 = Date.now();
   for (;;) {
     const s = await allSynced(kids);
     if (want(s)) return Date.now() - t0;
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out: ${s.synced}/${s.total} in sync`);
+    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}: ${s.synced}/${s.total} in sync`);
     await sleep(100);
   }
 }
 
-async function memory(url: string, entries: number): Promise<void> {
-  const probe = (prefix: string) =>
-    new Promise<Extract<FromChild, { t: 'mem' }>>((resolve, reject) => {
-      const k = fork(SELF, ['--mem', url, prefix], { execArgv: ['--expose-gc', '--max-old-space-size=8192'] });
-      k.once('message', (m: FromChild) => (m.t === 'mem' ? resolve(m) : reject(new Error('unexpected'))));
-      k.once('exit', (code) => code !== 0 && reject(new Error(`memory probe exited ${code}`)));
+async function memory(url: string, entries: number, kids: Set<ChildProcess>): Promise<void> {
+  const probe = (prefix: string) => {
+    const k = fork(SELF, ['--mem', url, prefix], { execArgv: ['--expose-gc', '--max-old-space-size=8192'] });
+    kids.add(k);
+    k.once('exit', () => kids.delete(k));
+    const answer = new Promise<Extract<FromChild, { t: 'mem' }>>((resolve, reject) => {
+      k.once('message', (m: FromChild) => (m.t === 'mem' ? resolve(m) : reject(new Error(`memory probe sent '${m.t}'`))));
+      k.once('exit', (code) => reject(new Error(`memory probe exited (${code}) before reporting`)));
     });
+    return within(answer, 300_000, `the memory probe (prefix '${prefix}') to sync and report`).finally(() => k.kill('SIGKILL'));
+  };
   const empty = await probe('nothing-listed-here:');
   const full = await probe('');
   const per = (a: number, b: number) => (b - a) / full.entries;
@@ -206,7 +266,38 @@ async function memory(url: string, entries: number): Promise<void> {
   console.log(`heap ${fmt(empty.heap / 2 ** 20, 1)} MiB with none, ${fmt(full.heap / 2 ** 20, 1)} MiB with all: ${fmt(per(empty.heap, full.heap))} B/entry`);
 }
 
-async function main(): Promise<void> {
+/**
+ * Plain writes of suspended_user:<prefix><n> at `perS` for `seconds`; `onWrite` after each reply.
+ * SETEX rather than SET: the snapshot scripts call SET, so only SETEX's commandstats row is the
+ * writer's alone.
+ */
+async function writeLoad(writer: Redis, prefix: string, perS: number, seconds: number, onWrite: (user: string, at: number) => void): Promise<number> {
+  const t0 = Date.now();
+  const interval = 1000 / perS;
+  let written = 0;
+  while (Date.now() < t0 + seconds * 1000) {
+    const user = `${prefix}${written++}`;
+    const at = now();
+    await within(writer.setex(`suspended_user:${user}`, 600, 'true'), 10_000, `a write of the write load`);
+    onWrite(user, at);
+    const next = t0 + written * interval;
+    if (next > Date.now()) await sleep(next - Date.now());
+  }
+  return written;
+}
+
+function setPerCall(a: Stats, b: Stats): { calls: number; usec: number } {
+  const x = a.cmd.get('setex') ?? { calls: 0, usec: 0 };
+  const y = b.cmd.get('setex') ?? { calls: 0, usec: 0 };
+  return { calls: y.calls - x.calls, usec: (y.usec - x.usec) / Math.max(1, y.calls - x.calls) };
+}
+
+interface Running {
+  redis?: RedisProcess;
+  readonly kids: Set<ChildProcess>;
+}
+
+async function main(run: Running): Promise<void> {
   const sidecars = arg('sidecars', 500);
   const entries = arg('entries', 100_000);
   const procs = Math.max(1, Math.min(arg('procs', 4), sidecars));
@@ -215,21 +306,22 @@ async function main(): Promise<void> {
   const writeS = arg('write-s', 30);
   const TARGET = 10_000;
 
-  const redis: RedisProcess = await startRedis({
+  const redis: RedisProcess = await within(startRedis({
     extraArgs: ['--appendonly', 'yes', '--appendfsync', 'everysec', '--maxclients', '20000'],
-  });
+  }), 30_000, 'redis-server to start');
+  run.redis = redis;
   const r = new Redis(redis.url, { maxRetriesPerRequest: 1 });
   r.on('error', () => undefined);
   console.log(`# ${new Date().toISOString()} load average ${(await import('node:os')).loadavg().map((l) => l.toFixed(1)).join(' ')} (2 vCPU, shared)`);
   console.log(`# state-scale: ${fmt(sidecars)} sidecars in ${procs} processes, ${fmt(entries)} entries, redis-server ${(await r.info('server')).match(/redis_version:(\S+)/)?.[1]} on :${redis.port}`);
-  await seed(r, entries);
+  await within(seed(r, entries), 600_000, `seeding ${fmt(entries)} keys`);
   console.log(`seeded ${fmt(await r.dbsize())} keys`);
 
   // The cost of one snapshot build (shared by every sidecar that catches up after it started).
   const b0 = await stats(r);
   const conn = new Redis(redis.url);
   const t = Date.now();
-  const built = await scanNode(conn, '', () => true);
+  const built = await within(scanNode(conn, '', () => true), 300_000, 'one snapshot build');
   const buildMs = Date.now() - t;
   conn.disconnect();
   const build = delta(b0, await stats(r), SCRIPT_INNER);
@@ -240,7 +332,20 @@ async function main(): Promise<void> {
   console.log(`\n## One snapshot build: ${fmt(build.usec)} µs of command time, ${fmt(build.cpu * 1e3)} ms Redis CPU, ${fmt(buildMs)} ms wall, ${fmt(snapBytes)} bytes (${fmt(snapBytes / entries, 1)} B/entry)`);
   console.log(`  published deflated: ${fmt(packedBytes)} bytes (${fmt(packedBytes / entries, 1)} B/entry, ${fmt(snapBytes / packedBytes, 1)}x), deflate ${fmt(packMs)} ms on the builder`);
 
-  await memory(redis.url, entries);
+  await memory(redis.url, entries, run.kids);
+  if (process.argv.includes('--memory-only')) {
+    r.disconnect();
+    await redis.stop();
+    run.redis = undefined;
+    return;
+  }
+
+  // ---- the write load once with no fleet: what a SET costs Redis when nobody tracks the key
+  const writer = new Redis(redis.url);
+  writer.on('error', () => undefined);
+  const nf0 = await stats(r);
+  await writeLoad(writer, 'nf-', writesPerS, Math.min(writeS, 10), () => undefined);
+  const setAlone = setPerCall(nf0, await stats(r));
 
   // ---- the fleet
   const kids: ChildProcess[] = [];
@@ -250,9 +355,12 @@ async function main(): Promise<void> {
   for (let i = 0; i < procs; i++) {
     const n = Math.min(per, sidecars - i * per);
     if (n <= 0) break;
-    kids.push(fork(SELF, ['--group', redis.url, String(n)], { execArgv: ['--max-old-space-size=16384'] }));
+    const k = fork(SELF, ['--group', redis.url, String(n)], { execArgv: ['--max-old-space-size=16384'] });
+    kids.push(k);
+    run.kids.add(k);
+    k.once('exit', () => run.kids.delete(k));
   }
-  const coldMs = await waitSynced(kids, (s) => s.synced === sidecars, 600_000);
+  const coldMs = await waitSynced(kids, (s) => s.synced === sidecars, 900_000, 'the fleet to come in sync (cold start)');
   const cold = delta(s0, await stats(r), SCRIPT_INNER);
   const coldBuilt = (await allSynced(kids)).built;
   console.log(`\n## Cold start: all ${fmt(sidecars)} in sync after ${fmt((Date.now() - startT) / 1000, 1)} s (${fmt(coldMs / 1000, 1)} s after the first status); ${coldBuilt} of them built a snapshot, the others read a shared one; command time ${fmt(cold.usec / sidecars)} µs/sidecar, Redis CPU ${fmt((cold.cpu * 1e6) / sidecars)} µs/sidecar`);
@@ -271,45 +379,51 @@ async function main(): Promise<void> {
   console.log(`\n## Quiet steady state (${steadyS} s): ${fmt(quietPer)} µs of command time per sidecar per minute; Redis CPU ${fmt((q.cpu * 1e6) / sidecars / qMin)} µs/sidecar/min`);
   console.log(`  by command: ${q.by.map(([n, c, u]) => `${n} ${fmt(c)} calls ${fmt(u)} µs`).join('; ')}`);
 
-  // ---- write load: plain SETs by another client, propagation to every sidecar
-  const writer = new Redis(redis.url);
+  // ---- write load: plain writes by another client, propagation to every sidecar
   await request(kids, 'prop');
   const w0 = await stats(r);
   const wt = Date.now();
-  let written = 0;
-  const interval = 1000 / writesPerS;
-  const endAt = wt + writeS * 1000;
-  while (Date.now() < endAt) {
-    const user = `w-${written++}`;
-    const at = now();
-    await writer.set(`suspended_user:${user}`, 'true', 'EX', 600);
+  const written = await writeLoad(writer, 'w-', writesPerS, writeS, (user, at) => {
     for (const k of kids) k.send({ t: 'expect', user, at });
-    const next = wt + written * interval;
-    if (next > Date.now()) await sleep(next - Date.now());
-  }
+  });
+  const writeSecs = (Date.now() - wt) / 1000;
   await sleep(2000);
-  const wd = delta(w0, await stats(r), new Set(['set']));
+  const w1 = await stats(r);
+  const wd = delta(w0, w1, new Set(['setex']));
+  // A sidecar that fell out of sync under the load resyncs: its snapshot work lands in this window.
+  const resyncsDuringWrites = wd.by.find(([n]) => n === 'evalsha')?.[1] ?? 0;
   const wMin = (Date.now() - wt) / 60_000;
+  const setFleet = setPerCall(w0, w1);
+  const fanoutPerWrite = setFleet.usec - setAlone.usec;
+  const quietCpuPerMin = q.cpu / qMin;
+  const cpuPerWrite = ((wd.cpu - quietCpuPerMin * wMin) * 1e6) / written;
   const props = (await request(kids, 'prop')).flatMap((p) => p.samples).sort((a, b) => a - b);
   const missing = (await request(kids, 'prop')).reduce((n, p) => n + p.missing, 0);
   writer.disconnect();
   const perWritePerSidecar = wd.usec / (written * sidecars);
-  console.log(`\n## Write load: ${fmt(written)} plain SETs at ${writesPerS}/s: ${fmt(wd.usec / sidecars / wMin)} µs of sidecar command time per sidecar per minute (${fmt(perWritePerSidecar, 2)} µs per write per sidecar); Redis CPU ${fmt((wd.cpu * 1e6) / sidecars / wMin)} µs/sidecar/min`);
+  console.log(`\n## Write load: ${fmt(written)} plain SETEXs at ${writesPerS}/s (${fmt(written / writeSecs, 1)}/s achieved): ${fmt(wd.usec / sidecars / wMin)} µs of sidecar command time per sidecar per minute (${fmt(perWritePerSidecar, 2)} µs per write per sidecar); Redis CPU ${fmt((wd.cpu * 1e6) / sidecars / wMin)} µs/sidecar/min`);
   console.log(`  write -> enforced on every sidecar: n=${fmt(props.length)} p50=${fmt(pct(props, 50), 1)} ms p99=${fmt(pct(props, 99), 1)} ms max=${fmt(props[props.length - 1] ?? NaN, 1)} ms; not seen within 10 s: ${missing}`);
   console.log(`  by command: ${wd.by.map(([n, c, u]) => `${n} ${fmt(c)} calls ${fmt(u)} µs`).join('; ')}`);
+  if (resyncsDuringWrites > 0) console.log(`  NOTE: ${fmt(resyncsDuringWrites)} snapshot script calls during the write load (sidecars fell out of sync and resynced): the per-write figures include that work`);
+  console.log(`  invalidation fan-out (charged to the writer): SETEX ${fmt(setFleet.usec, 2)} µs/call with the fleet (n=${fmt(setFleet.calls)}) - ${fmt(setAlone.usec, 2)} µs/call with none (n=${fmt(setAlone.calls)}) = ${fmt(fanoutPerWrite, 2)} µs per write (${fmt(fanoutPerWrite / sidecars, 3)} µs per write per sidecar)`);
+  console.log(`  Redis CPU per write beyond the quiet steady state: ${fmt(cpuPerWrite)} µs (${fmt(cpuPerWrite / sidecars, 2)} µs per write per sidecar; sidecar re-reads + fan-out + the SET)`);
 
   // ---- restart storm: graceful stop (AOF flushed), same port, data survives
   r.disconnect();
-  await redis.kill('SIGTERM');
-  await waitSynced(kids, (s) => s.synced === 0, 60_000);
+  await within(redis.kill('SIGTERM'), 60_000, 'redis-server to stop (SIGTERM)');
+  await waitSynced(kids, (s) => s.synced === 0, 60_000, 'every sidecar to notice Redis is gone');
   const downAt = Date.now();
-  await redis.restart();
+  await within(redis.restart(), 120_000, 'redis-server to restart');
   const upAt = Date.now();
   const r2 = new Redis(redis.url, { maxRetriesPerRequest: 1 });
   r2.on('error', () => undefined);
-  while (((await r2.info('persistence')).match(/loading:(\d)/)?.[1] ?? '1') !== '0') await sleep(20);
+  const loadedBy = Date.now() + 300_000;
+  while (((await r2.info('persistence')).match(/loading:(\d)/)?.[1] ?? '1') !== '0') {
+    if (Date.now() > loadedBy) throw new Error('timed out after 300 s waiting for redis-server to load its AOF');
+    await sleep(20);
+  }
   const rs0 = await stats(r2);
-  const stormMs = await waitSynced(kids, (s) => s.synced === sidecars, 600_000);
+  const stormMs = await waitSynced(kids, (s) => s.synced === sidecars, 900_000, 'the fleet to come back in sync (restart storm)');
   const storm = delta(rs0, await stats(r2), SCRIPT_INNER);
   const stormPer = storm.usec / sidecars;
   const builds = (await allSynced(kids)).built;
@@ -323,25 +437,42 @@ async function main(): Promise<void> {
   const stormAtTarget = build.usec * builds + readPer * TARGET;
   console.log(`\n## Extrapolation to ${fmt(TARGET)} sidecars (model: each sidecar's own commands scale with the fleet, the snapshot build does not)`);
   console.log(`  steady state: ${fmt(quietPer)} µs/sidecar/min x ${fmt(TARGET)} = ${fmt((quietPer * TARGET) / 60e6 * 100, 2)} % of one Redis core`);
-  console.log(`  write load: ${fmt(perWritePerSidecar, 2)} µs per write per sidecar x ${fmt(TARGET)} x ${writesPerS}/s = ${fmt((perWritePerSidecar * TARGET * writesPerS) / 1e6 * 100, 1)} % of one core`);
+  const writePer = perWritePerSidecar + Math.max(0, fanoutPerWrite) / sidecars;
+  console.log(`  write load: (${fmt(perWritePerSidecar, 2)} µs sidecar re-reads + ${fmt(Math.max(0, fanoutPerWrite) / sidecars, 3)} µs fan-out) per write per sidecar x ${fmt(TARGET)} x ${writesPerS}/s = ${fmt((writePer * TARGET * writesPerS) / 1e6 * 100, 1)} % of one core (by Redis CPU per write: ${fmt(((cpuPerWrite / sidecars) * TARGET * writesPerS) / 1e6 * 100, 1)} %)`);
   console.log(`  catch-up: ${builds} builds as measured (${fmt(build.usec)} µs each; the count depends on how the reconnects spread, not on the fleet size) + ${fmt(TARGET)} x ${fmt(readPer)} µs (snapshot read incl. ${fmt(getrange / sidecars)} µs GETRANGE, polls, tracking setup) = ${fmt(stormAtTarget / 1e6, 2)} s of Redis time, ${fmt(stormAtTarget / TARGET)} µs/sidecar`);
   console.log(`  catch-up transfer: ${fmt(TARGET)} x ${fmt(packedBytes / 2 ** 20, 1)} MiB = ${fmt((TARGET * packedBytes) / 2 ** 30, 1)} GiB, ${fmt((TARGET * packedBytes * 8) / 10e9, 1)} s at 10 Gbit/s from one Redis`);
   console.log(`  connections: ${fmt(clients.length / sidecars, 2)} x ${fmt(TARGET)} = ${fmt((clients.length / sidecars) * TARGET)}`);
 
   for (const k of kids) k.send({ t: 'quit' });
-  await Promise.all(kids.map((k) => new Promise((res) => k.once('exit', res))));
+  await within(Promise.all(kids.map((k) => new Promise((res) => (k.exitCode !== null ? res(null) : k.once('exit', res))))), 60_000, 'the sidecar groups to close');
   r2.disconnect();
   await redis.stop();
+  run.redis = undefined;
 }
+
+/** On any failure or signal: no child and no redis-server outlives the bench. */
+async function cleanUp(run: Running): Promise<void> {
+  for (const k of run.kids) k.kill('SIGKILL');
+  await run.redis?.kill('SIGKILL').catch(() => undefined);
+}
+
 
 const mode = process.argv[2];
 if (mode === '--group') void sidecarGroup(process.argv[3]!, Number(process.argv[4]));
 else if (mode === '--mem') void memoryProbe(process.argv[3]!, process.argv[4] ?? '');
-else
-  main().then(
+else {
+  const run: Running = { kids: new Set() };
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      console.error(`state-scale: ${sig}, stopping`);
+      void cleanUp(run).finally(() => process.exit(1));
+    });
+  }
+  main(run).then(
     () => process.exit(0),
     (err: unknown) => {
       console.error(err);
-      process.exit(1);
+      void cleanUp(run).finally(() => process.exit(1));
     },
   );
+}

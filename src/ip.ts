@@ -17,29 +17,36 @@ export interface ParsedCidr {
   readonly canonical: string;
 }
 
-/** Strict dotted quad: four decimal octets 0-255, no leading zeros, nothing else. */
-export function parseV4(s: string, start = 0): number | undefined {
+/**
+ * Strict dotted quad: four decimal octets 0-255, no leading zeros, nothing else. Read octet by
+ * octet with integer arithmetic: ~25 ns against ~35 ns char by char (bench/mirror-lookup.ts; every
+ * IPv4 block lookup parses the client address). Fails at the first character an IPv4 address
+ * cannot have, so an IPv6 address costs little here.
+ */
+export function parseV4(s: string): number | undefined {
+  const n = s.length;
+  if (n < 7 || n > 15) return undefined;
+  let i = 0;
   let value = 0;
-  let octet = 0;
-  let digits = 0;
-  let dots = 0;
-  for (let i = start; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 46) {
-      if (digits === 0 || ++dots > 3) return undefined;
-      value = value * 256 + octet;
-      octet = 0;
-      digits = 0;
-    } else if (c >= 48 && c <= 57) {
-      if (digits > 0 && octet === 0) return undefined;
-      octet = octet * 10 + (c - 48);
-      if (octet > 255 || ++digits > 3) return undefined;
-    } else {
-      return undefined;
+  for (let k = 0; k < 4; k++) {
+    if (k > 0 && s.charCodeAt(i++) !== 46) return undefined;
+    let d = s.charCodeAt(i) - 48;
+    if (!(d >= 0 && d <= 9)) return undefined;
+    let octet = d;
+    d = s.charCodeAt(++i) - 48;
+    if (d >= 0 && d <= 9) {
+      if (octet === 0) return undefined;
+      octet = octet * 10 + d;
+      d = s.charCodeAt(++i) - 48;
+      if (d >= 0 && d <= 9) {
+        octet = octet * 10 + d;
+        if (octet > 255) return undefined;
+        i++;
+      }
     }
+    value = (value << 8) | octet;
   }
-  if (dots !== 3 || digits === 0) return undefined;
-  return value * 256 + octet;
+  return i === n ? value >>> 0 : undefined;
 }
 
 const HEX = '0123456789abcdef';

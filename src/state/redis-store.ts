@@ -6,7 +6,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { StateHealth, StateStore } from './types.js';
 import { canonicalIp } from '../ip.js';
 import { KeySpace, parseStoredScore, type ListKind } from './keys.js';
-import { emptySnapshot, type MirrorSnapshot, type RiskEntry } from './mirror.js';
+import type { MirrorBuilder, RiskEntry, StateMirror } from './mirror.js';
 import { adminBlock, adminRisk, adminSuspend, adminUnblock, adminUnsuspend } from './redis-admin.js';
 import { replyErrorKind } from './redis-errors.js';
 import { createDataClient, createNodeClient, describeTarget, type DataClient, type NodeAddress } from './redis-conn.js';
@@ -40,16 +40,21 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
-function snapshotSink(s: MirrorSnapshot): SnapshotSink {
+function snapshotSink(b: MirrorBuilder): SnapshotSink {
   return {
     add(kind, id, exp, score) {
-      if (kind === 'user_risk') s.risk.set(id, { score: parseStoredScore(score ?? null), expiresAtMs: exp });
-      else if (kind === 'suspended_user') s.suspended.set(id, exp);
-      else if (kind === 'blocked_ip') s.blockedIps.set(id, exp);
-      else s.blockedCidrs.set(id, exp);
+      if (kind === 'user_risk') b.addRisk(id, parseStoredScore(score ?? null), exp);
+      else if (kind === 'suspended_user') b.addSuspended(id, exp);
+      else if (kind === 'blocked_ip') b.addBlockedIp(id, exp);
+      else b.addBlockedCidr(id, exp);
     },
   };
 }
+
+/** Fills a resync's builder from the snapshot pages (expiry in local time: add offsetMs). */
+export type SnapshotDecoder = (pages: Buffer[], offsetMs: number, into: MirrorBuilder) => void;
+
+const decodeInto: SnapshotDecoder = (pages, offsetMs, into) => void decodePages(pages, offsetMs, snapshotSink(into));
 
 const ALERTS_READ_TIMEOUT_MS = 500;
 
@@ -108,9 +113,13 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
 
   constructor(
     private readonly cfg: StateConfig,
-    private readonly deps: { logger: Logger; metrics: Metrics },
+    /**
+     * `mirror` and `decodeSnapshot` replace the product's Mirror and page decoder: the fleet bench
+     * keeps only its probe keys and skips decoding, so 500 simulated sidecars fit one machine.
+     */
+    private readonly deps: { logger: Logger; metrics: Metrics; mirror?: StateMirror; decodeSnapshot?: SnapshotDecoder },
   ) {
-    super();
+    super(deps.mirror);
     const r = cfg.redis;
     this.keys = new KeySpace(r.key_prefix);
     this.snapKeys = snapshotKeys(r.key_prefix);
@@ -449,10 +458,12 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
       const loaded: LoadedSnapshot[] = this.isCluster
         ? await Promise.all(channels.map((c) => scanNode(c.tracker, this.keys.prefix, alive)))
         : [await freshSnapshot(this.data as Redis, this.keys.prefix, this.snapKeys, alive, sleep, this.leaseId)];
-      const snapshot = emptySnapshot();
-      for (const l of loaded) decodePages(l.pages, l.offsetMs, snapshotSink(snapshot));
+      // Decoded straight into the new lists: no second copy of a million entries on the way.
+      const builder = this.mirror.builder();
+      const decode = this.deps.decodeSnapshot ?? decodeInto;
+      for (const l of loaded) decode(l.pages, l.offsetMs, builder);
       this.lastSnapshotSource = loaded[0]?.source;
-      this.mirror.replace(snapshot);
+      this.mirror.replace(builder);
       this.dirty = undefined;
       if (dirty.size > 0) await this.refreshKeys([...dirty]);
       this.mirror.sweep(Date.now());

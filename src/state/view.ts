@@ -1,5 +1,5 @@
 import type { ListVerdict, StateView } from './types.js';
-import { Mirror, type StateListing } from './mirror.js';
+import { Mirror, type StateListing, type StateMirror } from './mirror.js';
 
 export type ListName = 'suspended_users' | 'blocked_ips' | 'user_risk';
 
@@ -9,7 +9,7 @@ export type ListName = 'suspended_users' | 'blocked_ips' | 'user_risk';
  * entry depends on whether the mirror can still be trusted.
  */
 export abstract class MirroredStateView implements StateView {
-  protected readonly mirror = new Mirror();
+  constructor(protected readonly mirror: StateMirror = new Mirror()) {}
 
   /** Whether a missing entry in this list may be read as 'clear' at this moment. */
   protected abstract trusted(list: ListName, nowMs: number): boolean;
