@@ -7,7 +7,26 @@
  * entry outlive its Redis key or die before it.
  */
 
-const GOLDEN = 0x9e3779b1;
+/**
+ * MurmurHash3's finaliser: a bijection on 32 bits in which every input bit reaches every output
+ * bit. Chained over the key's words from a random per-table seed, so the slots an address lands in
+ * cannot be predicted from outside. The keys come from auto-remediation, i.e. from addresses an
+ * attacker picks (any of the 2^64 in its own IPv6 /64): with the unseeded multiply-xor hash this
+ * replaced, colliding addresses were trivial to compute, and a few thousand blocked ones would
+ * have turned every lookup in their cluster into a scan on every sidecar of the mesh.
+ */
+function fmix(x: number): number {
+  let h = x;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+function randomSeed(): number {
+  return crypto.getRandomValues(new Uint32Array(1))[0] as number;
+}
 const MIN_BITS = 4;
 
 /** An expiry of 0 marks an empty slot, NaN a deleted one (a probe goes on past it). */
@@ -21,6 +40,7 @@ const LONG_AGO = -Infinity;
  */
 export class IpTable {
   private bits = MIN_BITS;
+  private readonly seed = randomSeed();
   private keys: Uint32Array;
   private exp: Float64Array;
   /** Live entries. */
@@ -34,19 +54,32 @@ export class IpTable {
   }
 
   private slot(a: number, b: number, c: number, d: number): number {
-    const h = this.words === 1 ? a : a ^ Math.imul(b, 0x85ebca6b) ^ Math.imul(c, 0xc2b2ae35) ^ Math.imul(d, 0x27d4eb2f);
-    return Math.imul(h, GOLDEN) >>> (32 - this.bits);
+    let h = fmix(this.seed ^ a);
+    if (this.words === 4) h = fmix(fmix(fmix(h ^ b) ^ c) ^ d);
+    return h >>> (32 - this.bits);
   }
 
   /** get() for a one-word (IPv4) table: the hot path, kept small enough to inline. */
   get1(a: number): number {
     const exp = this.exp;
     const mask = exp.length - 1;
-    for (let i = Math.imul(a, GOLDEN) >>> (32 - this.bits); ; i = (i + 1) & mask) {
+    for (let i = fmix(this.seed ^ a) >>> (32 - this.bits); ; i = (i + 1) & mask) {
       const e = exp[i] as number;
       if (e === EMPTY) return -Infinity;
       if (this.keys[i] === a && e === e) return e;
     }
+  }
+
+  /** The longest run of occupied slots: what a miss that lands in it walks (tests, to see clustering). */
+  longestRun(): number {
+    let best = 0;
+    let run = 0;
+    // Twice round, so a run that wraps past the end is counted whole.
+    for (let n = 0; n < 2 * this.exp.length; n++) {
+      run = this.exp[n % this.exp.length] === EMPTY ? 0 : run + 1;
+      if (run > best) best = run;
+    }
+    return Math.min(best, this.exp.length);
   }
 
   /** The expiry of a live key, or -Infinity when absent. */

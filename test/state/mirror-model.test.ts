@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { canonicalIp, networkKey, parseCidr, parseIp, parseV4, type ParsedCidr } from '../../src/ip.js';
 import { Mirror, type RiskEntry } from '../../src/state/mirror.js';
+import { IpTable } from '../../src/state/mirror-tables.js';
 
 /**
  * The compact mirror against the simplest model that is obviously right: Maps keyed by canonical
@@ -219,3 +220,39 @@ function listedIpText(canonical: string): string {
   if (p.v === 4) return canonical;
   return (p.hex.match(/.{4}/g) ?? []).map((g) => g.replace(/^0+(?=.)/, '')).join(':');
 }
+
+describe('the IP tables against chosen addresses', () => {
+  /** The inverse of an odd number mod 2^32 (Newton's iteration). */
+  const inverse = (k: number) => {
+    let x = k;
+    for (let i = 0; i < 5; i++) x = Math.imul(x, 2 - Math.imul(k, x));
+    return x >>> 0;
+  };
+
+  it('keeps addresses an attacker picks in its own /64 from piling into one run of slots', () => {
+    // Auto-remediation lists whatever addresses fail authentication, so an attacker chooses the
+    // keys. These 5,000 all had the same hash under the multiply-xor the table first used
+    // (a ^ b*K2 ^ c*K3 ^ d*K4): c is solved for each d so that c*K3 ^ d*K4 stays constant.
+    const K3 = 0xc2b2ae35;
+    const K4 = 0x27d4eb2f;
+    const inv = inverse(K3);
+    const table = new IpTable(4);
+    const n = 5_000;
+    for (let d = 1; d <= n; d++) {
+      const c = Math.imul(inv, (0x5eed ^ Math.imul(d, K4)) >>> 0) >>> 0;
+      expect(Math.imul(c, K3) ^ Math.imul(d, K4)).toBe(0x5eed);
+      table.set(Infinity, 0x20010db8, 0, c, d);
+    }
+    expect(table.size).toBe(n);
+    // Spread at random, the longest run at this load is a few dozen slots; all in one would be 5,000.
+    expect(table.longestRun()).toBeLessThan(200);
+    for (let d = 1; d <= n; d += 499) expect(table.get(0x20010db8, 0, Math.imul(inv, (0x5eed ^ Math.imul(d, K4)) >>> 0) >>> 0, d)).toBe(Infinity);
+  });
+
+  it('keeps a dense IPv4 range (a /19 an attacker holds) spread too', () => {
+    const table = new IpTable(1);
+    for (let i = 0; i < 8192; i++) table.set(Infinity, (0xc6336400 + i) >>> 0);
+    expect(table.longestRun()).toBeLessThan(200);
+    expect(table.get1((0xc6336400 + 77) >>> 0)).toBe(Infinity);
+  });
+});
