@@ -56,7 +56,7 @@ function storeConfig(url: string, prefix = '') {
 
 type ToChild = { t: 'expect'; user: string; at: number } | { t: 'status' } | { t: 'prop' } | { t: 'quit' };
 type FromChild =
-  | { t: 'status'; synced: number; total: number; built: number }
+  | { t: 'status'; synced: number; total: number; built: number; resyncs: number; failed: number }
   | { t: 'prop'; samples: number[]; missing: number }
   | { t: 'mem'; rss: number; heap: number; entries: number };
 
@@ -103,7 +103,13 @@ async function sidecarGroup(url: string, count: number): Promise<void> {
   }, 1);
   process.on('message', (m: ToChild) => {
     if (m.t === 'expect') pending.push({ user: m.user, at: m.at, seen: stores.map(() => false), left: stores.length });
-    else if (m.t === 'status') send({ t: 'status', synced: stores.filter((s) => s.synced).length, total: stores.length, built: stores.filter((s) => s.lastSnapshotSource === 'built').length });
+    else if (m.t === 'status') {
+      // Resyncs done and failed, summed over this child's stores (they share one registry).
+      void metrics.stateEvents.get().then((c) => {
+        const count = (event: string) => c.values.find((v) => v.labels['event'] === event)?.value ?? 0;
+        send({ t: 'status', synced: stores.filter((s) => s.synced).length, total: stores.length, built: stores.filter((s) => s.lastSnapshotSource === 'built').length, resyncs: count('resync'), failed: count('error') });
+      });
+    }
     else if (m.t === 'prop') {
       send({ t: 'prop', samples, missing: pending.reduce((n, p) => n + p.left, 0) });
       samples = [];
@@ -232,9 +238,10 @@ function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([p, bound]).finally(() => clearTimeout(timer));
 }
 
-async function allSynced(kids: ChildProcess[]): Promise<{ synced: number; total: number; built: number }> {
+async function allSynced(kids: ChildProcess[]): Promise<{ synced: number; total: number; built: number; resyncs: number; failed: number }> {
   const s = await request(kids, 'status');
-  return { synced: s.reduce((a, b) => a + b.synced, 0), total: s.reduce((a, b) => a + b.total, 0), built: s.reduce((a, b) => a + b.built, 0) };
+  const sum = (f: (x: (typeof s)[number]) => number) => s.reduce((a, b) => a + f(b), 0);
+  return { synced: sum((x) => x.synced), total: sum((x) => x.total), built: sum((x) => x.built), resyncs: sum((x) => x.resyncs), failed: sum((x) => x.failed) };
 }
 
 async function waitSynced(kids: ChildProcess[], want: (s: { synced: number; total: number }) => boolean, timeoutMs: number, what: string): Promise<number> {
@@ -362,7 +369,8 @@ async function main(run: Running): Promise<void> {
   }
   const coldMs = await waitSynced(kids, (s) => s.synced === sidecars, 900_000, 'the fleet to come in sync (cold start)');
   const cold = delta(s0, await stats(r), SCRIPT_INNER);
-  const coldBuilt = (await allSynced(kids)).built;
+  const coldStatus = await allSynced(kids);
+  const coldBuilt = coldStatus.built;
   console.log(`\n## Cold start: all ${fmt(sidecars)} in sync after ${fmt((Date.now() - startT) / 1000, 1)} s (${fmt(coldMs / 1000, 1)} s after the first status); ${coldBuilt} of them built a snapshot, the others read a shared one; command time ${fmt(cold.usec / sidecars)} µs/sidecar, Redis CPU ${fmt((cold.cpu * 1e6) / sidecars)} µs/sidecar`);
 
   const clients = ((await r.call('CLIENT', 'LIST')) as string).split('\n').filter((l) => l.includes('name=zt-authz'));
@@ -426,8 +434,10 @@ async function main(run: Running): Promise<void> {
   const stormMs = await waitSynced(kids, (s) => s.synced === sidecars, 900_000, 'the fleet to come back in sync (restart storm)');
   const storm = delta(rs0, await stats(r2), SCRIPT_INNER);
   const stormPer = storm.usec / sidecars;
-  const builds = (await allSynced(kids)).built;
+  const stormStatus = await allSynced(kids);
+  const builds = stormStatus.built;
   console.log(`\n## Restart storm: redis-server down ${fmt((upAt - downAt) / 1000, 1)} s; all ${fmt(sidecars)} back in sync ${fmt(stormMs / 1000, 1)} s after it accepted connections`);
+  console.log(`  resyncs per sidecar since the cold start: ${fmt((stormStatus.resyncs - coldStatus.resyncs) / sidecars, 2)} completed, ${fmt((stormStatus.failed - coldStatus.failed) / sidecars, 2)} failed and retried`);
   console.log(`  ${builds} snapshot builds; catch-up command time ${fmt(stormPer)} µs/sidecar (builds included), Redis CPU ${fmt((storm.cpu * 1e6) / sidecars)} µs/sidecar`);
   console.log(`  by command: ${storm.by.map(([n, c, u]) => `${n} ${fmt(c)} calls ${fmt(u)} µs`).join('; ')}`);
 

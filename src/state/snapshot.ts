@@ -185,9 +185,15 @@ export async function freshSnapshot(
    * hand its lease back, and the next resync must recognise it as its own rather than wait it out.
    */
   leaseId: string = randomUUID(),
+  /**
+   * The earliest start (server µs) a snapshot may have, set by the first poll. A caller whose
+   * tracking stayed on since an earlier call began passes that call's, so a retry after a failed
+   * read can use the snapshot the first call was waiting for instead of needing a newer build.
+   */
+  since: { after: string } = { after: '' },
 ): Promise<LoadedSnapshot> {
   const live = () => alive() && conn.status === 'ready';
-  let after = '';
+  let after = since.after;
   const waitUntil = Date.now() + WAIT_BOUND_MS;
   for (;;) {
     if (!live()) throw new Error('connection lost while waiting for a snapshot');
@@ -195,6 +201,7 @@ export async function freshSnapshot(
     const args = [after, leaseId, LEASE_MS];
     const [state, nowUs, afterUs, meta] = ((await retrying(conn, () => fetchOrLease.run(conn, [keys.meta, keys.lease], args))) as Buffer[]).map(text) as [string, string, string, string];
     after = afterUs;
+    since.after = afterUs;
     const offsetMs = Date.now() - Number(nowUs) / 1000;
     if (state === 'ok') {
       const read = await readPublished(conn, meta, offsetMs);
