@@ -35,6 +35,9 @@ const COALESCE_MS = 5;
 const READ_CHUNK = 1000;
 /** A timed-out re-read is sent again this many times before the mirror is declared out of sync. */
 const READ_RETRIES = 2;
+/** Bounds on what a failed resync hands the next attempt (see `carry`). */
+const CARRY_MAX_AGE_MS = 120_000;
+const CARRY_MAX_KEYS = 100_000;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
@@ -412,9 +415,10 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
     if (this.closed) return;
     this.deps.metrics.stateEvents.inc({ event: 'invalidation' });
     if (keys === null) {
-      // After a FLUSH only a snapshot begun later is right: nothing carried over, no claim of sync
-      // by a resync already running.
+      // After a FLUSH only a snapshot begun later is right: nothing carried over, and out of sync
+      // (so heartbeats retry until a resync succeeds) rather than keep the flushed entries.
       this.carry = undefined;
+      this.markOutOfSync('FLUSH on Redis');
       this.epoch++;
       void this.resync();
       return;
@@ -455,10 +459,16 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
 
   private async doResync(): Promise<void> {
     const epoch = this.epoch;
-    if (this.carry?.epoch !== epoch) this.carry = { epoch, since: { after: '' }, dirty: new Set<string>(), startedAt: Date.now() };
+    // A carry is only for retrying a recent failure: not one kept for long, nor one whose key set
+    // (names an attacker can choose, through auto-remediation) has grown large.
+    const c = this.carry;
+    if (c !== undefined && (c.epoch !== epoch || Date.now() - c.startedAt > CARRY_MAX_AGE_MS || c.dirty.size > CARRY_MAX_KEYS)) this.carry = undefined;
+    if (this.carry === undefined) this.carry = { epoch, since: { after: '' }, dirty: new Set<string>(), startedAt: Date.now() };
     const carry = this.carry;
     const { dirty, startedAt } = carry;
     this.dirty = dirty;
+    let loadedSnapshot = false;
+    let replaced = false;
     try {
       const channels = [...this.channels.values()];
       if (channels.length === 0) throw new Error('no Redis node known yet');
@@ -474,18 +484,22 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
       // Decoded straight into the new lists: no second copy of a million entries on the way.
       const builder = this.mirror.builder();
       const decode = this.deps.decodeSnapshot ?? decodeInto;
+      // A snapshot that fails to decode (or anything after this) must not be retried as is: the
+      // next attempt waits for a newer one.
+      loadedSnapshot = true;
       for (const l of loaded) decode(l.pages, l.offsetMs, builder);
       this.lastSnapshotSource = loaded[0]?.source;
       this.mirror.replace(builder);
+      replaced = true;
       // From here a failure must start over: a later attempt could apply the same snapshot again,
       // and keys invalidated after this point are no longer collected.
       if (this.carry === carry) this.carry = undefined;
       this.dirty = undefined;
       if (dirty.size > 0) await this.refreshKeys([...dirty]);
       this.mirror.sweep(Date.now());
-      this.lastSyncedAtMs = Math.max(this.lastSyncedAtMs, startedAt);
       this.everSynced = true;
       if (epoch === this.epoch && channels.every((c) => c.isHealthy()) && this.channels.size === channels.length) {
+        this.lastSyncedAtMs = Math.max(this.lastSyncedAtMs, startedAt);
         if (!this.inSync) this.deps.logger.info({ counts: this.mirror.counts() }, 'state mirror in sync with Redis');
         this.inSync = true;
         this.firstSync();
@@ -494,9 +508,16 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
     } catch (err) {
       this.deps.metrics.stateEvents.inc({ event: 'error' });
       this.deps.logger.debug({ err: (err as Error).message }, 'state resync failed');
+      if (loadedSnapshot && this.carry === carry) this.carry = undefined;
+      // The mirror now holds the snapshot without the keys changed meanwhile: not in sync.
+      if (replaced) this.markOutOfSync('re-reading the keys changed during a resync failed');
     } finally {
-      // A failure before the snapshot was applied, with tracking still on, keeps collecting for the next attempt.
-      if (this.dirty === dirty && !(this.carry === carry && carry.epoch === this.epoch)) this.dirty = undefined;
+      // A failure before the snapshot was applied, with tracking still on, keeps collecting for the
+      // next attempt, which the heartbeat starts within a beat while out of sync. In sync (a
+      // periodic resync failed) no attempt follows soon: collect nothing meanwhile.
+      const carried = this.carry === carry && carry.epoch === this.epoch && !this.inSync;
+      if (!carried && this.carry === carry) this.carry = undefined;
+      if (this.dirty === dirty && !carried) this.dirty = undefined;
       this.updateGauges();
     }
   }

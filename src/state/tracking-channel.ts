@@ -30,9 +30,10 @@ export class TrackingChannel {
   /** "<generation>:<subId>" tracking was last switched on for; undefined while not known on. */
   private trackingOn: string | undefined;
   private enabling: Promise<void> | undefined;
-  /** Requests to switch tracking on so far, and how many had been made when it last went on. */
-  private enableRequests = 0;
-  private trackingOnAt = 0;
+  /** How many times tracking has been switched on; a heartbeat's re-enable is dropped if it grew. */
+  private trackingOnCount = 0;
+  /** Between `CLIENT TRACKING off` and the answer to `on`: no heartbeat may call the channel healthy. */
+  private switching = false;
   private closed = false;
 
   constructor(
@@ -100,15 +101,17 @@ export class TrackingChannel {
     }
   }
 
-  private enableTracking(force = false): Promise<void> {
-    // Both connections' setups and the heartbeat call this; one switching tracking off while
-    // another's is already on would open a window where writes go unnoticed. Each request is
-    // numbered: a forced one is skipped when tracking went on after it was asked for. (Three beats
-    // that saw tracking off during a reconnect used to queue three more off/on cycles behind the
-    // setup that fixed it; test/state/tracking-recovery.test.ts lost a write inside one of them.)
-    const seq = ++this.enableRequests;
+  /**
+   * Both connections' setups and the heartbeat call this; one switching tracking off while
+   * another's is already on would open a window where writes go unnoticed. A forced request (a
+   * heartbeat that found tracking off) names how many times tracking had gone on when its check was
+   * sent, and is skipped if it went on since: three beats that saw tracking off during a reconnect
+   * used to queue three more off/on cycles behind the setup that fixed it, and
+   * test/state/tracking-recovery.test.ts lost a write inside one of them.
+   */
+  private enableTracking(force = false, onCountWhenAsked = this.trackingOnCount): Promise<void> {
     const run = async (): Promise<void> => {
-      if (this.trackingOn === `${this.generation}:${this.subId}` && (!force || this.trackingOnAt >= seq)) return;
+      if (this.trackingOn === `${this.generation}:${this.subId}` && (!force || this.trackingOnCount > onCountWhenAsked)) return;
       await this.doEnableTracking();
     };
     this.enabling = (this.enabling ?? Promise.resolve()).then(run, run);
@@ -123,6 +126,7 @@ export class TrackingChannel {
     // Tracking is off from here until `on` answers: a write meanwhile is covered only by the resync
     // that onHealth(true) starts, so the channel must not stay healthy across the switch.
     this.setHealthy(false);
+    this.switching = true;
     try {
       // Re-enabling with a new REDIRECT is refused while tracking is on, so switch it off first;
       // writes in between are covered by the resync that follows onHealth(true).
@@ -132,12 +136,14 @@ export class TrackingChannel {
       await this.tracker.call('CLIENT', ...args);
       if (gen !== this.generation || this.subId !== subId) return;
       this.trackingOn = `${gen}:${subId}`;
-      this.trackingOnAt = this.enableRequests;
+      this.trackingOnCount++;
       this.failedBeats = 0;
       this.setHealthy(true);
     } catch (err) {
       this.logger.warn({ err: (err as Error).message, node: this.name }, 'CLIENT TRACKING failed');
       this.setHealthy(false);
+    } finally {
+      this.switching = false;
     }
   }
 
@@ -156,19 +162,23 @@ export class TrackingChannel {
         this.failedBeats = 0;
         return this.healthy;
       }
+      const onCount = this.trackingOnCount;
       const [, info] = await Promise.all([this.sub.ping(), this.tracker.call('CLIENT', 'TRACKINGINFO')]);
       const fields = info as unknown[];
       const flags = fields[fields.indexOf('flags') + 1] as string[];
       const redirect = Number(fields[fields.indexOf('redirect') + 1]);
       const ok = flags.includes('on') && !flags.includes('broken_redirect') && redirect === this.subId;
       this.failedBeats = 0;
+      // A reply read while a re-enable is switching tracking off and on may describe the moment
+      // before the switch: it proves nothing either way (the switch ends healthy or not itself).
+      if (this.switching) return this.healthy;
       if (ok) {
         this.setHealthy(true);
         return true;
       }
       // Connections answer but tracking is off or points elsewhere: set it up again.
       this.setHealthy(false);
-      await this.enableTracking(true);
+      await this.enableTracking(true, onCount);
       return false;
     } catch {
       // A beat that timed out on connections that are still open loses no invalidation: Redis
