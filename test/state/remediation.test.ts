@@ -42,7 +42,11 @@ describe('auto-remediation in Redis', () => {
     const ttl = await r.ttl('blocked_ip:198.51.100.23');
     expect(ttl).toBeGreaterThan(1790);
     expect(ttl).toBeLessThanOrEqual(1800);
-    const alerts = (await r.lrange('security_alerts', 0, -1)).map((s) => JSON.parse(s) as Record<string, unknown>);
+    // The mirror enforces the block before the alert is written (LPUSH follows the SET): wait for it.
+    let alerts: Record<string, unknown>[] = [];
+    for (const until = Date.now() + WAIT_MS; alerts.length === 0 && Date.now() < until; await new Promise((res) => setTimeout(res, 20))) {
+      alerts = (await r.lrange('security_alerts', 0, -1)).map((s) => JSON.parse(s) as Record<string, unknown>);
+    }
     expect(alerts).toContainEqual(expect.objectContaining({ type: 'auto_block', ip: '198.51.100.23', failures: 5, window_s: 60 }));
     expect(await r.ttl('security_alerts')).toBeGreaterThan(86_000);
     // The other sidecar enforces it through the invalidation.
