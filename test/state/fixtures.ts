@@ -23,6 +23,11 @@ export async function openStore(cfg: StateConfig): Promise<{ store: StateStore; 
   return { store, metrics };
 }
 
+/** How many state events of one kind (resync, error, invalidation, ...) a store's metrics counted. */
+export function eventCount(metrics: Metrics, event: string): Promise<number> {
+  return metrics.stateEvents.get().then((m) => m.values.find((v) => v.labels['event'] === event)?.value ?? 0);
+}
+
 /** A plain client standing in for "any other tool" (redis-cli, the guides' monitor). */
 export function plainClient(url: string): Redis {
   const c = new Redis(url, { maxRetriesPerRequest: 0, enableOfflineQueue: false, lazyConnect: true, retryStrategy: () => null });

@@ -3,11 +3,7 @@ import type { Redis } from 'ioredis';
 import { eventually, startRedis, type RedisProcess } from '../helpers/redis.js';
 import type { Metrics } from '../../src/observability/metrics.js';
 import type { RedisStateStore } from '../../src/state/index.js';
-import { openStore, plainClient, redisConfig } from './fixtures.js';
-
-function eventCount(metrics: Metrics, event: string): Promise<number> {
-  return metrics.stateEvents.get().then((m) => m.values.find((v) => v.labels.event === event)?.value ?? 0);
-}
+import { eventCount, openStore, plainClient, redisConfig } from './fixtures.js';
 
 /**
  * Invalidations that arrive together are re-read together. Whatever mix a batch holds (a deleted

@@ -1,8 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { eventually, startRedis, type RedisProcess } from '../helpers/redis.js';
 import type { StateStore } from '../../src/state/index.js';
-import type { Metrics } from '../../src/observability/metrics.js';
-import { openStore, plainClient, redisConfig } from './fixtures.js';
+import { eventCount, openStore, plainClient, redisConfig } from './fixtures.js';
 
 const POLICY = {
   on_unavailable: { suspended_users: 'fail_static', blocked_ips: 'fail_static', user_risk: 'fail_closed' },
@@ -36,10 +35,6 @@ async function elapsed(p: Promise<unknown>): Promise<{ ms: number; error: unknow
   } catch (error) {
     return { ms: Date.now() - t, error };
   }
-}
-
-function eventCount(metrics: Metrics, event: string): Promise<number> {
-  return metrics.stateEvents.get().then((m) => m.values.find((v) => v.labels.event === event)?.value ?? 0);
 }
 
 describe('RedisStateStore when Redis fails', () => {

@@ -3,15 +3,12 @@ import type { Redis } from 'ioredis';
 import { eventually, startRedis, type RedisProcess } from '../helpers/redis.js';
 import type { Metrics } from '../../src/observability/metrics.js';
 import { RedisStateStore, type StateStore } from '../../src/state/index.js';
-import { openStore, plainClient, redisConfig } from './fixtures.js';
+import { eventCount, openStore, plainClient, redisConfig } from './fixtures.js';
+import { waitFor } from '../helpers/server.js';
 
 const REMEDIATION = { remediation: { threshold: 5, window_s: 60, block_ttl_s: 1800 } };
 /** Overall bound for waiting on an event: generous, so a loaded machine only makes the test slower. */
 const WAIT_MS = 20_000;
-
-function errorEvents(metrics: Metrics): Promise<number> {
-  return metrics.stateEvents.get().then((m) => m.values.find((v) => v.labels.event === 'error')?.value ?? 0);
-}
 
 describe('auto-remediation in Redis', () => {
   let redis: RedisProcess;
@@ -44,9 +41,10 @@ describe('auto-remediation in Redis', () => {
     expect(ttl).toBeLessThanOrEqual(1800);
     // The mirror enforces the block before the alert is written (LPUSH follows the SET): wait for it.
     let alerts: Record<string, unknown>[] = [];
-    for (const until = Date.now() + WAIT_MS; alerts.length === 0 && Date.now() < until; await new Promise((res) => setTimeout(res, 20))) {
+    await waitFor(async () => {
       alerts = (await r.lrange('security_alerts', 0, -1)).map((s) => JSON.parse(s) as Record<string, unknown>);
-    }
+      return alerts.length > 0;
+    }, WAIT_MS, 'the security alert');
     expect(alerts).toContainEqual(expect.objectContaining({ type: 'auto_block', ip: '198.51.100.23', failures: 5, window_s: 60 }));
     expect(await r.ttl('security_alerts')).toBeGreaterThan(86_000);
     // The other sidecar enforces it through the invalidation.
@@ -95,7 +93,7 @@ describe('auto-remediation in Redis', () => {
       clearImmediate(immediate);
       // The flush fails on the command timeout instead of piling up: it settles, and counts the
       // error, while Redis is still stopped (if it waited for Redis it would never settle here).
-      const errorsBefore = await errorEvents(metricsA);
+      const errorsBefore = await eventCount(metricsA, 'error');
       let guard: NodeJS.Timeout | undefined;
       const settled = await Promise.race([
         (a as RedisStateStore).flushAuthFailures().then(() => 'settled'),
@@ -103,7 +101,7 @@ describe('auto-remediation in Redis', () => {
       ]);
       clearTimeout(guard);
       expect(settled).toBe('settled');
-      expect(await errorEvents(metricsA)).toBeGreaterThan(errorsBefore);
+      expect(await eventCount(metricsA, 'error')).toBeGreaterThan(errorsBefore);
       expect(a.ipBlocked('192.0.2.88', Date.now())).not.toBe('listed');
     } finally {
       redis.resume();

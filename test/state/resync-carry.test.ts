@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import type { Metrics } from '../../src/observability/metrics.js';
 import type { StateStore } from '../../src/state/index.js';
 import { freshSnapshot, snapshotKeys } from '../../src/state/snapshot.js';
 import { startRedis, type RedisProcess } from '../helpers/redis.js';
-import { openStore, plainClient, redisConfig } from './fixtures.js';
+import { waitFor } from '../helpers/server.js';
+import { eventCount, openStore, plainClient, redisConfig } from './fixtures.js';
 
 /**
  * A resync that fails after its snapshot was published but before applying it hands its place to
@@ -14,19 +14,6 @@ import { openStore, plainClient, redisConfig } from './fixtures.js';
  * only the carried place lets the retry finish: a retry that started over would wait for a newer
  * snapshot that nobody may build.
  */
-async function failedResyncs(metrics: Metrics): Promise<number> {
-  const c = await metrics.stateEvents.get();
-  return c.values.find((v) => v.labels['event'] === 'error')?.value ?? 0;
-}
-
-async function until(cond: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const start = Date.now();
-  while (!(await cond())) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 describe('a resync that fails before applying its snapshot', () => {
   let redis: RedisProcess;
   let cli: Redis;
@@ -61,16 +48,16 @@ describe('a resync that fails before applying its snapshot', () => {
     await freshSnapshot(builder, '', keys, () => true, (ms) => new Promise((r) => setTimeout(r, ms)), 'the-other-builder');
     // Publishing hands the lease back; take it again so that no newer snapshot can be built.
     await cli.set(keys.lease, 'the-other-builder', 'PX', 120_000);
-    await until(async () => (await failedResyncs(opened.metrics)) >= 2, 20_000, 'reads of the published snapshot refused');
+    await waitFor(async () => (await eventCount(opened.metrics, 'error')) >= 2, 20_000, 'reads of the published snapshot refused');
 
     // Written while the sidecar keeps failing: the snapshot it will use does not hold it.
     await cli.set('suspended_user:mallory', 'true', 'EX', 600);
-    const failedAfterWrite = (await failedResyncs(opened.metrics)) + 1;
-    await until(async () => (await failedResyncs(opened.metrics)) >= failedAfterWrite, 20_000, 'another failed attempt after the write');
+    const failedAfterWrite = (await eventCount(opened.metrics, 'error')) + 1;
+    await waitFor(async () => (await eventCount(opened.metrics, 'error')) >= failedAfterWrite, 20_000, 'another failed attempt after the write');
     expect(s.health().ready).toBe(false);
 
     await redis.cli('ACL', 'SETUSER', 'reader', '+getrange');
-    await until(async () => s.health().ready, 20_000, 'the retry to apply the published snapshot');
+    await waitFor(async () => s.health().ready, 20_000, 'the retry to apply the published snapshot');
     expect(await cli.get(keys.lease)).toBe('the-other-builder');
     const now = Date.now();
     expect(s.userSuspended('before', now)).toBe('listed');
