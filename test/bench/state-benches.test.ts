@@ -1,0 +1,41 @@
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { DIST_BENCH, ensureBuilt } from './build.js';
+
+/**
+ * The state benches the README quotes, run at a size this suite can afford: each must finish
+ * and print every figure it reports (the README's runs use 500 sidecars and 100,000 entries).
+ */
+const run = (script: string, args: string[], timeoutMs: number) =>
+  promisify(execFile)(process.execPath, [join(DIST_BENCH, script), ...args], { timeout: timeoutMs }).then((r) => r.stdout);
+
+describe('state benches', () => {
+  it('state-scale: steady state, write load, restart storm and the 10,000-sidecar extrapolation', async () => {
+    await ensureBuilt();
+    const out = await run('state-scale.js', ['--sidecars', '4', '--entries', '2000', '--procs', '2', '--steady-s', '1', '--writes-per-s', '10', '--write-s', '1'], 150_000);
+    expect(out).toMatch(/connections: 8 for 4 sidecars = 2\.00 per sidecar/);
+    expect(out).toMatch(/## Quiet steady state \(1 s\): [\d,]+ µs of command time per sidecar per minute/);
+    expect(out).toMatch(/write -> enforced on every sidecar: n=40 p50=[\d.,]+ ms p99=[\d.,]+ ms max=[\d.,]+ ms; not seen within 10 s: 0/);
+    expect(out).toMatch(/## Restart storm: .*all 4 back in sync/);
+    expect(out).toMatch(/resyncs per sidecar since the cold start: [\d.]+ completed/);
+    expect(out).toMatch(/## Mirror memory .*entries in mirror: 2,000/);
+    expect(out).toMatch(/steady state: [\d,]+ µs\/sidecar\/min x 10,000 = [\d.]+ % of one Redis core/);
+  }, 180_000);
+
+  it('snapshot-read: one reader of the deflated snapshot against raw pages in the same run', async () => {
+    await ensureBuilt();
+    const out = await run('snapshot-read.js', ['--entries', '2000', '--readers', '3'], 60_000);
+    expect(out).toMatch(/baseline, raw pages in 256 KB windows: [\d,]+ µs per reader/);
+    expect(out).toMatch(/published, deflated: [\d,]+ µs per reader/);
+  }, 90_000);
+
+  it('mirror-lookup: ns per call for each lookup and the Map baseline', async () => {
+    await ensureBuilt();
+    const out = await run('mirror-lookup.js', ['--entries', '2000', '--rounds', '1'], 60_000);
+    for (const row of ['isSuspended', 'riskScore', 'isIpBlocked IPv4, fresh string', 'isIpBlocked IPv6', 'Map.get user (baseline)']) {
+      expect(out).toMatch(new RegExp(`${row.replace(/[()]/g, '\\$&')}\\s+[\\d.]+ \\(`));
+    }
+  }, 90_000);
+});
