@@ -28,6 +28,9 @@ describe('RedisStateStore behind Redis Sentinel', () => {
   });
 
   it('mirrors the master found through Sentinel', async () => {
+    // start() returns after a bound even when not yet in sync; on a busy machine the first sync
+    // through Sentinel can take longer, so wait for it rather than assume it.
+    await eventually(() => store.health().ready && store.health().connected, 15_000, 'first sync through Sentinel');
     expect(store.health()).toMatchObject({ ready: true, connected: true });
     await master.cli('SET', 'suspended_user:sam', 'true', 'EX', '600');
     await eventually(() => store.userSuspended('sam', Date.now()) === 'listed', 10_000, 'propagation');
