@@ -31,9 +31,11 @@ describe('RedisStateStore with a least-privilege ACL user', () => {
   });
 
   it('mirrors, remediates and writes with nothing denied', async () => {
+    // start() returns after a bound even when not yet in sync: wait for the sync, not the clock.
+    await eventually(() => store.health().ready && store.health().connected, 15_000, 'first sync');
     expect(store.health()).toMatchObject({ ready: true, connected: true });
     await redis.cli('SET', 'zt:suspended_user:x', 'true');
-    await eventually(() => store.userSuspended('x', Date.now()) === 'listed', 1000, 'propagation');
+    await eventually(() => store.userSuspended('x', Date.now()) === 'listed', 10_000, 'propagation');
     store.recordAuthFailure('192.0.2.1', Date.now());
     store.recordAuthFailure('192.0.2.1', Date.now());
     await eventually(() => store.ipBlocked('192.0.2.1', Date.now()) === 'listed', 2000, 'auto block');
