@@ -12,8 +12,9 @@
  * Strict where protobufjs is, and stricter: bytes protobufjs rejects are rejected here too, so a
  * request is decided only if protobufjs would also decode it. A varint, length or field that runs
  * past the end of its enclosing message, field number 0, a known field with a wire type other than
- * its declared one (protobufjs reads those as declared and loses its place), wire types 4, 6 and 7,
- * and nesting deeper than MAX_DEPTH throw WireDecodeError (an explicit request_invalid deny). A
+ * its declared one (protobufjs reads those as declared and loses its place), a field key or length
+ * longer than 5 bytes and a 32-bit varint of 6 to 9 (both of which protobufjs misreads), wire types
+ * 4, 6 and 7, and nesting deeper than MAX_DEPTH throw WireDecodeError (an explicit request_invalid deny). A
  * known message-typed field the checks do not read (destination, time, metadata) is not just
  * stepped over: its structure is walked with its schema, as protobufjs would decode it.
  */
@@ -103,12 +104,41 @@ class Reader {
   }
 
   /**
+   * A field key or a length prefix: at most 5 bytes, as Envoy's C++ parser reads them. protobufjs
+   * reads 5 bytes and then steps over 5 more whatever they hold, so a longer one would leave it
+   * somewhere other than here (found by the mutation test).
+   */
+  key(end: number): number {
+    const buf = this.buf;
+    let value = 0;
+    for (let i = 0; i < 5; i++) {
+      if (this.pos >= end) throw new WireDecodeError('truncated varint');
+      const b = buf[this.pos++]!;
+      value = (value | ((b & 127) << (7 * i))) >>> 0;
+      if (b < 128) return value;
+    }
+    throw new WireDecodeError('field key or length longer than 5 bytes');
+  }
+
+  /**
+   * Steps over the value of a field protobufjs reads as a 32-bit varint (int32, uint32, bool, enum):
+   * it agrees with us on where such a value ends only at up to 5 bytes, or at exactly 10 (a
+   * negative int32).
+   */
+  skipVarint32(end: number): void {
+    const start = this.pos;
+    this.varint(end);
+    const n = this.pos - start;
+    if (n > 5 && n < 10) throw new WireDecodeError(`32-bit varint of ${n} bytes`);
+  }
+
+  /**
    * A field key. Field number 0 does not exist, and a field `schema` declares must come with its
    * declared wire type (or packed, for a packable repeated one); protobufjs reads past either
    * differently than we would.
    */
   tag(end: number, schema: MessageSchema | undefined): number {
-    const t = this.varint(end);
+    const t = this.key(end);
     const field = t >>> 3;
     if (field === 0) throw new WireDecodeError('field number 0');
     if (schema !== undefined && field < schema.wireType.length) {
@@ -123,7 +153,7 @@ class Reader {
 
   /** Reads a length prefix and returns where that field ends. */
   fieldEnd(end: number): number {
-    const len = this.varint(end);
+    const len = this.key(end);
     const fieldEnd = this.pos + len;
     if (fieldEnd > end) throw new WireDecodeError('length past the end of the message');
     return fieldEnd;
@@ -175,10 +205,14 @@ class Reader {
         const element = schema.packedElement[field]!;
         if (element !== -1) {
           const fieldEnd = this.fieldEnd(end);
-          while (this.pos < fieldEnd) this.skipField(element, fieldEnd);
+          if (schema.varint32[field] === 1) while (this.pos < fieldEnd) this.skipVarint32(fieldEnd);
+          else while (this.pos < fieldEnd) this.skipField(element, fieldEnd);
           return;
         }
       }
+    } else if (wt === 0 && schema.varint32[tag >>> 3] === 1) {
+      this.skipVarint32(end);
+      return;
     }
     this.skipField(wt, end);
   }

@@ -17,6 +17,11 @@ export interface MessageSchema {
   readonly packedElement: Int8Array;
   /** The schema of each message-typed field (a map field's is its entry), to walk a skipped one. */
   readonly nested: readonly (MessageSchema | undefined)[];
+  /**
+   * 1 for a field (or repeated element) that protobufjs reads as a 32-bit varint: int32, uint32,
+   * sint32, bool and enums. It reads those 5 bytes at a time (see Reader.varint32).
+   */
+  readonly varint32: Uint8Array;
 }
 
 const WIRE_TYPE_LEN = 2;
@@ -29,6 +34,13 @@ function elementWireType(field: protobuf.Field): number {
   return wt;
 }
 
+/** The scalar types protobufjs decodes with Reader.uint32() (int64 and its kin go through readLongVarint). */
+const VARINT32_TYPES = new Set(['int32', 'uint32', 'sint32', 'bool']);
+
+function isVarint32(field: protobuf.Field): boolean {
+  return field.resolvedType instanceof protobuf.Enum || (field.resolvedType === null && VARINT32_TYPES.has(field.type));
+}
+
 function isPackable(field: protobuf.Field): boolean {
   return field.repeated && !field.map && (field.resolvedType instanceof protobuf.Enum || (protobuf.types.packed as Record<string, number | undefined>)[field.type] !== undefined);
 }
@@ -39,11 +51,12 @@ interface Draft {
   wireType: Int8Array;
   packedElement: Int8Array;
   nested: (MessageSchema | undefined)[];
+  varint32: Uint8Array;
 }
 
 function draft(name: string, fields: readonly { id: number }[]): Draft {
   const size = fields.reduce((m, f) => Math.max(m, f.id), 0) + 1;
-  return { name, field: {}, wireType: new Int8Array(size).fill(-1), packedElement: new Int8Array(size).fill(-1), nested: new Array<MessageSchema | undefined>(size).fill(undefined) };
+  return { name, field: {}, wireType: new Int8Array(size).fill(-1), packedElement: new Int8Array(size).fill(-1), nested: new Array<MessageSchema | undefined>(size).fill(undefined), varint32: new Uint8Array(size) };
 }
 
 /** Schemas of `type` and every message reachable from it; recursive types (Struct, Value) share theirs. */
@@ -65,12 +78,15 @@ function schemaOf(type: protobuf.Type, done: Map<string, MessageSchema>): Messag
       if (keyWt === undefined) throw new Error(`zt-authz: no wire type for the key of ${f.fullName}`);
       entry.wireType[1] = keyWt;
       entry.wireType[2] = elementWireType(f);
+      if (VARINT32_TYPES.has(mf.keyType)) entry.varint32[1] = 1;
+      if (isVarint32(f)) entry.varint32[2] = 1;
       if (f.resolvedType instanceof protobuf.Type) entry.nested[2] = schemaOf(f.resolvedType, done);
       s.wireType[f.id] = WIRE_TYPE_LEN;
       s.nested[f.id] = entry;
       continue;
     }
     s.wireType[f.id] = elementWireType(f);
+    if (isVarint32(f)) s.varint32[f.id] = 1;
     if (isPackable(f)) s.packedElement[f.id] = elementWireType(f);
     if (f.resolvedType instanceof protobuf.Type) s.nested[f.id] = schemaOf(f.resolvedType, done);
   }

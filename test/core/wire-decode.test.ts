@@ -115,6 +115,20 @@ describe('selective CheckRequest decoder', () => {
     expect(decodeCheckRequest(http(0x48, 0x05, 0x22, 0x01, 0x2f)).attributes?.request?.http?.path).toBe('/');
     expect(() => decodeCheckRequest(Buffer.from([0x48, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]))).toThrow(/10 bytes/);
     expect(() => decodeCheckRequest(Buffer.alloc(40, (9 << 3) | 3))).toThrow(WireDecodeError);
+    // Keys and lengths of 6 to 9 bytes, and a uint32 of 6 to 9 (found by the mutation test):
+    // protobufjs reads the first 5 bytes and steps over the next 5 whatever they are.
+    expect(() => decodeCheckRequest(Buffer.from([0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x48, 0x00]))).toThrow(/key or length longer than 5 bytes/);
+    expect(() => decodeCheckRequest(Buffer.from([0x0a, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00]))).toThrow(/key or length longer than 5 bytes/);
+    expect(decodeCheckRequest(Buffer.from([0xa0, 0x81, 0x80, 0x80, 0x00, 0x05])).attributes).toBeUndefined();
+    // AttributeContext.source (1) is a Peer whose address (1) is an Address with socket_address (1) holding port_value (3, a uint32).
+    const port = (...v: number[]) => Buffer.from([0x0a, v.length + 7, 0x0a, v.length + 5, 0x0a, v.length + 3, 0x0a, v.length + 1, 0x18, ...v]);
+    const ten = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01];
+    expect(() => decodeCheckRequest(port(...ten))).not.toThrow();
+    expect(protobufjsDecode(port(...ten))).not.toBe(UNDECODABLE_REQUEST);
+    for (let n = 6; n < 10; n++) {
+      const v = [...Array<number>(n - 1).fill(0x80), 0x01];
+      expect(() => decodeCheckRequest(port(...v)), `${n} bytes`).toThrow(/32-bit varint of \d bytes/);
+    }
   });
 
   it('walks the message fields it skips: garbage protobufjs rejects there is rejected too', () => {
