@@ -11,6 +11,7 @@ import { adminBlock, adminRisk, adminSuspend, adminUnblock, adminUnsuspend } fro
 import { replyErrorKind } from './redis-errors.js';
 import { createDataClient, createNodeClient, describeTarget, type DataClient, type NodeAddress } from './redis-conn.js';
 import { dataPersistence, mayConfigGet, PERSISTENCE_MODES, type PersistenceMode } from './redis-persistence.js';
+import { WakeablePublishWaiter } from './publish-waiter.js';
 import { RedisRemediator, type SecurityAlert } from './remediation.js';
 import { decodePages, freshSnapshot, scanNode, snapshotKeys, type LoadedSnapshot, type SnapshotKeys, type SnapshotSink } from './snapshot.js';
 import { TrackingChannel } from './tracking-channel.js';
@@ -38,10 +39,6 @@ const READ_RETRIES = 2;
 /** Bounds on what a failed resync hands the next attempt (see `carry`). */
 const CARRY_MAX_AGE_MS = 120_000;
 const CARRY_MAX_KEYS = 100_000;
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
-}
 
 function snapshotSink(b: MirrorBuilder): SnapshotSink {
   return {
@@ -83,6 +80,8 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
   private readonly snapKeys: SnapshotKeys;
   /** Identifies this sidecar's snapshot lease across its resyncs. */
   private readonly leaseId = randomUUID();
+  /** Woken by the invalidation of the snapshot's meta key (a single Redis tracks it too). */
+  private readonly publishWaiter = new WakeablePublishWaiter();
   private readonly data: DataClient;
   private readonly channels = new Map<string, TrackingChannel>();
   private readonly remediator: RedisRemediator;
@@ -148,6 +147,11 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
       (ip, exp) => this.mirror.setBlockedIp(ip, exp),
       (ip) => this.refreshKeys([this.keys.key('blocked_ip', ip)]).catch(() => undefined),
     );
+  }
+
+  /** Writes of the shared snapshot's meta key this store heard through tracking (tests and benches). */
+  get snapshotPublishesHeard(): number {
+    return this.publishWaiter.heard;
   }
 
   /** The mirror matches Redis and every channel delivers invalidations (benchmarks wait on it). */
@@ -331,7 +335,8 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
       name,
       createNodeClient(r, 'zt-authz-invalidations', node),
       shared ? (this.data as Redis) : createNodeClient(r, 'zt-authz-tracking', node),
-      this.keys.trackedPrefixes(),
+      // A single Redis shares its snapshot: hearing its publish replaces polling for it.
+      shared ? [...this.keys.trackedPrefixes(), this.snapKeys.meta] : this.keys.trackedPrefixes(),
       {
         onInvalidate: (keys) => this.onInvalidate(keys),
         onHealth: (healthy) => {
@@ -423,11 +428,17 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
       void this.resync();
       return;
     }
+    let listed = 0;
     for (const k of keys) {
+      if (k === this.snapKeys.meta) {
+        this.publishWaiter.published();
+        continue;
+      }
       this.pending.add(k);
       this.dirty?.add(k);
+      listed++;
     }
-    if (this.pendingScheduled) return;
+    if (listed === 0 || this.pendingScheduled) return;
     this.pendingScheduled = true;
     setTimeout(() => {
       this.pendingScheduled = false;
@@ -480,7 +491,7 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
       const alive = () => !this.closed;
       const loaded: LoadedSnapshot[] = this.isCluster
         ? await Promise.all(channels.map((c) => scanNode(c.tracker, this.keys.prefix, alive)))
-        : [await freshSnapshot(this.data as Redis, this.keys.prefix, this.snapKeys, alive, sleep, this.leaseId, carry.since)];
+        : [await freshSnapshot(this.data as Redis, this.keys.prefix, this.snapKeys, alive, this.publishWaiter, this.leaseId, carry.since)];
       // Decoded straight into the new lists: no second copy of a million entries on the way.
       const builder = this.mirror.builder();
       const decode = this.deps.decodeSnapshot ?? decodeInto;

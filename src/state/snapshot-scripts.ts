@@ -57,7 +57,9 @@ return {r[1], string.format('%.0f', nowUs), table.concat(out)}
 `;
 
 /**
- * KEYS: meta, lease. ARGV: after (server µs, '' = now), lease id, lease ms.
+ * KEYS: meta, lease, arrival. ARGV: after (server µs, '' = now: a resync's first poll), lease id,
+ * lease ms. A first poll also records its time under the arrival key, so a builder can wait for
+ * a wave of resyncs to arrive before it starts (see gather() in snapshot.ts).
  * Returns {state, serverNowUs, after, meta}: 'ok' with the meta ("<run> <startUs> <entries> <bytes>
  * <key>") when the stored snapshot was built on this server run and started after \`after\`; else
  * 'build' (the caller now holds the lease; meta is the run id) or 'wait'. INFO is only read when a
@@ -68,6 +70,7 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local after = tonumber(ARGV[1]) or now
 local fmt = function(n) return string.format('%.0f', n) end
+if ARGV[1] == '' then redis.call('SET', KEYS[3], fmt(now), 'PX', 10000) end
 local meta = redis.call('GET', KEYS[1])
 if meta then
   local mrun, mstart = string.match(meta, '^(%w+) (%d+)')

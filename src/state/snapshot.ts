@@ -3,6 +3,7 @@ import { promisify } from 'node:util';
 import { deflate, inflate } from 'node:zlib';
 import type { Redis } from 'ioredis';
 import type { ListKind } from './keys.js';
+import { timerWaiter, type PublishWaiter } from './publish-waiter.js';
 import { DROP, FETCH_OR_LEASE, PUBLISH, SCAN_STEP } from './snapshot-scripts.js';
 
 const deflateAsync = promisify(deflate);
@@ -14,12 +15,18 @@ const SCAN_COUNT = 250;
 const LEASE_MS = 5_000;
 /** A replaced snapshot lingers this long, so a sidecar half-way through reading it can finish. */
 const GRACE_MS = 30_000;
+/** The builder writes the snapshot in windows, so no single command outgrows the command timeout. */
+const WRITE_WINDOW = 1024 * 1024;
 /**
- * Snapshots are read and written in windows: no single reply outgrows the command timeout. 1 MiB
- * compressed is ~160,000 entries (bench/state-scale.ts: 100,000 entries deflate to ~0.63 MB), so
- * a fleet's catch-up at that size is one GETRANGE per sidecar; 1 MiB crosses a 1 Gbit/s link in ~8 ms.
+ * Readers read it in windows that fit the 16 KiB reply buffer every Redis client connection has,
+ * one at a time: a reply that fits is copied there, a larger one (or a second one in flight) into
+ * freshly allocated memory, which costs Redis far more when a fleet reads at once. Measured with
+ * 500 new connections each reading a 0.6 MB string (Redis 7.0, INFO commandstats): whole, ~2,500
+ * µs of command time per GETRANGE and most replies past a 250 ms command timeout; in 128 KiB
+ * windows ~100 µs per window, ~800 µs per reader; in 16,000-byte windows 2-4 µs per window,
+ * 80-150 µs per reader; the same with two in flight, ~900 µs per reader.
  */
-const WINDOW = 1024 * 1024;
+const READ_WINDOW = 16_000;
 /** A resync gives up (and the next heartbeat starts another) after this long without a snapshot. */
 const WAIT_BOUND_MS = 60_000;
 /** A command that timed out on a live connection is sent again this many times. */
@@ -132,6 +139,8 @@ function countEntries(page: Buffer): number {
 export interface SnapshotKeys {
   readonly meta: string;
   readonly lease: string;
+  /** Server µs of the latest resync's first poll (see gather). */
+  readonly arrival: string;
   staging(id: string): string;
 }
 
@@ -143,6 +152,7 @@ export function snapshotKeys(prefix: string): SnapshotKeys {
   return {
     meta: `${prefix}zt_mirror:zmeta`,
     lease: `${prefix}zt_mirror:lease`,
+    arrival: `${prefix}zt_mirror:zarrival`,
     staging: (id) => `${prefix}zt_mirror:zsnap:${id}`,
   };
 }
@@ -162,8 +172,8 @@ export async function unpackSnapshot(packed: Buffer): Promise<Buffer[]> {
 
 /** Writes the packed snapshot in windows; SETRANGE makes a retried window harmless. */
 async function writePacked(conn: Redis, key: string, packed: Buffer): Promise<void> {
-  for (let at = 0; at === 0 || at < packed.length; at += WINDOW) {
-    const part = packed.subarray(at, at + WINDOW);
+  for (let at = 0; at === 0 || at < packed.length; at += WRITE_WINDOW) {
+    const part = packed.subarray(at, at + WRITE_WINDOW);
     await retrying(conn, () => conn.multi().setrange(key, at, part).pexpire(key, 2 * LEASE_MS).exec());
   }
 }
@@ -179,7 +189,8 @@ export async function freshSnapshot(
   prefix: string,
   keys: SnapshotKeys,
   alive: () => boolean,
-  sleep: (ms: number) => Promise<void>,
+  /** A plain sleep polls every 100-250 ms; see PublishWaiter. */
+  waiting: PublishWaiter | ((ms: number) => Promise<void>),
   /**
    * The caller's own, the same for every resync: a build cut short by a lost connection cannot
    * hand its lease back, and the next resync must recognise it as its own rather than wait it out.
@@ -193,13 +204,15 @@ export async function freshSnapshot(
   since: { after: string } = { after: '' },
 ): Promise<LoadedSnapshot> {
   const live = () => alive() && conn.status === 'ready';
+  const waiter = typeof waiting === 'function' ? timerWaiter(waiting) : waiting;
   let after = since.after;
   const waitUntil = Date.now() + WAIT_BOUND_MS;
   for (;;) {
     if (!live()) throw new Error('connection lost while waiting for a snapshot');
     if (Date.now() > waitUntil) throw new Error('no snapshot within the bound');
     const args = [after, leaseId, LEASE_MS];
-    const [state, nowUs, afterUs, meta] = ((await retrying(conn, () => fetchOrLease.run(conn, [keys.meta, keys.lease], args))) as Buffer[]).map(text) as [string, string, string, string];
+    waiter.arm();
+    const [state, nowUs, afterUs, meta] = ((await retrying(conn, () => fetchOrLease.run(conn, [keys.meta, keys.lease, keys.arrival], args))) as Buffer[]).map(text) as [string, string, string, string];
     after = afterUs;
     since.after = afterUs;
     const offsetMs = Date.now() - Number(nowUs) / 1000;
@@ -218,6 +231,7 @@ export async function freshSnapshot(
       const release = () => publish.run(conn, [keys.meta, keys.lease, staging], ['', '0', 0, leaseId, GRACE_MS, -1]).catch(() => undefined);
       let built;
       try {
+        await gather(conn, keys, live);
         built = await scanNode(conn, prefix, live, keys.lease);
       } catch (err) {
         // Hand the lease back at once rather than leave the others waiting for it to expire.
@@ -234,8 +248,41 @@ export async function freshSnapshot(
       }
       return built;
     }
-    // Someone else is building: poll with jitter (a fleet polling in step would arrive together).
-    await sleep(100 + Math.floor(Math.random() * 150));
+    // Someone else is building: wait for the publish, or poll with jitter (a fleet polling in step would arrive together).
+    await waiter.wait();
+  }
+}
+
+/** A build starts once no resync has arrived for this long... */
+const GATHER_QUIET_US = 250_000;
+/** ...or after this long: under a steady stream of arrivals every build would otherwise wait. */
+const GATHER_MAX_MS = 2_000;
+const GATHER_STEP_MS = 100;
+
+/**
+ * Waits, holding the lease, until resyncs stop arriving. A snapshot serves only resyncs that
+ * arrived before it started, so a build begun at the first arrival of a restart storm served
+ * that one and the few behind it, and each later wave needed another: bench/state-scale.ts, 500
+ * sidecars x 100,000 entries, 4-8 builds per storm, each a full scan (3.8 s of Redis time at a
+ * million entries). A lone resync (a pod starting) waits one quiet period.
+ */
+async function gather(conn: Redis, keys: SnapshotKeys, live: () => boolean): Promise<void> {
+  const until = Date.now() + GATHER_MAX_MS;
+  let renewed = Date.now();
+  for (;;) {
+    if (!live()) throw new Error('connection lost while gathering a build');
+    const [time, last] = await retrying(conn, async () => {
+      const replies = (await conn.pipeline().time().get(keys.arrival).exec()) ?? [];
+      for (const [err] of replies) if (err) throw err;
+      return replies.map(([, v]) => v) as [[string, string], string | null];
+    });
+    const nowUs = Number(time[0]) * 1e6 + Number(time[1]);
+    if (last === null || nowUs - Number(last) >= GATHER_QUIET_US || Date.now() >= until) return;
+    if (Date.now() - renewed > LEASE_MS / 4) {
+      await retrying(conn, () => conn.pexpire(keys.lease, LEASE_MS));
+      renewed = Date.now();
+    }
+    await new Promise((r) => setTimeout(r, GATHER_STEP_MS).unref());
   }
 }
 
@@ -246,8 +293,8 @@ async function readPublished(conn: Redis, meta: string, offsetMs: number): Promi
   const bytes = Number(m[2]);
   const key = m[3] as string;
   const parts: Buffer[] = [];
-  for (let at = 0; at < bytes; at += WINDOW) {
-    const end = Math.min(bytes, at + WINDOW) - 1;
+  for (let at = 0; at < bytes; at += READ_WINDOW) {
+    const end = Math.min(bytes, at + READ_WINDOW) - 1;
     const part = await retrying(conn, () => conn.getrangeBuffer(key, at, end));
     if (part.length !== end - at + 1) return undefined;
     parts.push(part);

@@ -42,6 +42,8 @@ async function waitFor(cond: () => Promise<boolean>, timeoutMs: number, what: st
 export interface RedisProcess {
   readonly port: number;
   readonly url: string;
+  /** The running redis-server's process id (a restart starts another). */
+  readonly pid: number | undefined;
   /** Graceful stop (SIGTERM) and removal of the data directory. */
   stop(): Promise<void>;
   /** Sends a signal; SIGKILL simulates a crash. */
@@ -88,6 +90,9 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisPro
   return {
     port,
     url: `redis://127.0.0.1:${port}`,
+    get pid() {
+      return proc.pid;
+    },
     async stop() {
       const p = proc;
       p.kill('SIGCONT');
