@@ -90,34 +90,22 @@ class Reader {
     readonly wanted: WantedHeaders | undefined,
   ) {}
 
-  /** The low 32 bits of a varint of at most 10 bytes, which must end before `end`. */
-  varint(end: number): number {
+  /**
+   * The low 32 bits of a varint of at most `maxBytes` bytes, which must end before `end`. A field
+   * key or a length prefix gets 5, as Envoy's C++ parser reads them: protobufjs reads 5 bytes and
+   * then steps over 5 more whatever they hold, so a longer one would leave it somewhere other than
+   * here (found by the mutation test).
+   */
+  varint(end: number, maxBytes = 10): number {
     const buf = this.buf;
     let value = 0;
-    for (let i = 0; i < 10; i++) {
+    for (let i = 0; i < maxBytes; i++) {
       if (this.pos >= end) throw new WireDecodeError('truncated varint');
       const b = buf[this.pos++]!;
       if (i < 5) value = (value | ((b & 127) << (7 * i))) >>> 0;
       if (b < 128) return value;
     }
-    throw new WireDecodeError('varint longer than 10 bytes');
-  }
-
-  /**
-   * A field key or a length prefix: at most 5 bytes, as Envoy's C++ parser reads them. protobufjs
-   * reads 5 bytes and then steps over 5 more whatever they hold, so a longer one would leave it
-   * somewhere other than here (found by the mutation test).
-   */
-  key(end: number): number {
-    const buf = this.buf;
-    let value = 0;
-    for (let i = 0; i < 5; i++) {
-      if (this.pos >= end) throw new WireDecodeError('truncated varint');
-      const b = buf[this.pos++]!;
-      value = (value | ((b & 127) << (7 * i))) >>> 0;
-      if (b < 128) return value;
-    }
-    throw new WireDecodeError('field key or length longer than 5 bytes');
+    throw new WireDecodeError(maxBytes === 10 ? 'varint longer than 10 bytes' : `field key or length longer than ${maxBytes} bytes`);
   }
 
   /**
@@ -138,7 +126,7 @@ class Reader {
    * differently than we would.
    */
   tag(end: number, schema: MessageSchema | undefined): number {
-    const t = this.key(end);
+    const t = this.varint(end, 5);
     const field = t >>> 3;
     if (field === 0) throw new WireDecodeError('field number 0');
     if (schema !== undefined && field < schema.wireType.length) {
@@ -153,7 +141,7 @@ class Reader {
 
   /** Reads a length prefix and returns where that field ends. */
   fieldEnd(end: number): number {
-    const len = this.key(end);
+    const len = this.varint(end, 5);
     const fieldEnd = this.pos + len;
     if (fieldEnd > end) throw new WireDecodeError('length past the end of the message');
     return fieldEnd;
