@@ -13,7 +13,7 @@ import { silentLogger } from '../src/observability/logger.js';
 import { createMetrics } from '../src/observability/metrics.js';
 import { benchConfig } from './lib/config.js';
 import { distinctTokens, type BenchAlg } from './lib/tokens.js';
-import { pipelineVsCrypto } from './lib/verify-rates.js';
+import { pipelineVsCrypto, WARM_UP_ROUNDS } from './lib/verify-rates.js';
 
 const N = Number(process.argv[2] ?? 4000);
 const ROUNDS = Number(process.argv[3] ?? 9);
@@ -36,7 +36,7 @@ async function hitRate(tokens: readonly string[]): Promise<number> {
 }
 
 const k = (x: number) => `${(x / 1000).toFixed(1)}k`;
-console.log(`node ${process.version}, ${N} distinct tokens per alg, ${ROUNDS} rounds (+1 warm-up), raw and pipeline alternating every 200 tokens, per CPU second`);
+console.log(`node ${process.version}, ${N} distinct tokens per alg, ${ROUNDS} rounds (+${WARM_UP_ROUNDS} warm-up), raw and pipeline alternating every 200 tokens, per CPU second`);
 for (const alg of algs) {
   const tokens = distinctTokens(alg, N, { users: 1000, cacheDir: join(tmpdir(), 'zt-authz-bench-tokens') });
   const r = await pipelineVsCrypto(alg, tokens, ROUNDS);

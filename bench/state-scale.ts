@@ -28,11 +28,18 @@
  * shares the cores equally, so Redis's figures include time it waited for a core. Measured, the
  * higher priority lowers Redis's command times but lengthens the clients' write -> enforced tail.
  *
+ * The fleet's sidecars share a process 125 to one, which no pod does: every write reaches all
+ * 125 at the same instant, and the last of them is served a process's whole burst later. So
+ * --alone N (default 4) of the sidecars run alone in a process each, and
+ * write -> enforced is reported for them as well: what a pod sees while the fleet loads Redis.
+ * The groups' tail is their GC on oversubscribed cores: with --trace-gc, scavenges of 20-50 ms
+ * and mark-compacts up to 250 ms in the write window (--single-threaded-gc made it no better).
+ *
  * Every wait has a bound and says what it waited for; child processes exit when the parent goes
  * away; redis-server and the children are stopped on any failure.
  *
  * Run: npm run build && node dist/bench/state-scale.js [--sidecars 500] [--entries 100000]
- *        [--procs 4] [--steady-s 60] [--writes-per-s 100] [--write-s 30] [--redis-nice 0] [--memory-only]
+ *        [--procs 4] [--alone 4] [--steady-s 60] [--writes-per-s 100] [--write-s 30] [--redis-nice 0] [--memory-only]
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { setPriority } from 'node:os';
@@ -332,6 +339,7 @@ async function main(run: Running): Promise<void> {
   const writesPerS = arg('writes-per-s', 100);
   const writeS = arg('write-s', 30);
   const redisNice = arg('redis-nice', 0);
+  const aloneCount = Math.max(0, Math.min(arg('alone', 4), sidecars - 1));
   const TARGET = 10_000;
 
   const redis: RedisProcess = await within(startRedis({
@@ -342,7 +350,7 @@ async function main(run: Running): Promise<void> {
   const r = new Redis(redis.url, { maxRetriesPerRequest: 1 });
   r.on('error', () => undefined);
   console.log(`# ${new Date().toISOString()} load average ${(await import('node:os')).loadavg().map((l) => l.toFixed(1)).join(' ')} (2 vCPU, shared)`);
-  console.log(`# state-scale: ${fmt(sidecars)} sidecars in ${procs} processes, ${fmt(entries)} entries, redis-server ${(await r.info('server')).match(/redis_version:(\S+)/)?.[1]} on :${redis.port} ${priority}`);
+  console.log(`# state-scale: ${fmt(sidecars)} sidecars (${fmt(sidecars - aloneCount)} in ${procs} processes, ${aloneCount} alone in a process each), ${fmt(entries)} entries, redis-server ${(await r.info('server')).match(/redis_version:(\S+)/)?.[1]} on :${redis.port} ${priority}`);
   await within(seed(r, entries), 600_000, `seeding ${fmt(entries)} keys`);
   console.log(`seeded ${fmt(await r.dbsize())} keys`);
 
@@ -378,17 +386,24 @@ async function main(run: Running): Promise<void> {
 
   // ---- the fleet
   const kids: ChildProcess[] = [];
-  const per = Math.ceil(sidecars / procs);
+  const alone: ChildProcess[] = [];
+  const grouped = sidecars - aloneCount;
+  const per = Math.ceil(grouped / procs);
   const startT = Date.now();
   const s0 = await stats(r);
-  for (let i = 0; i < procs; i++) {
-    const n = Math.min(per, sidecars - i * per);
-    if (n <= 0) break;
+  const spawn = (n: number): ChildProcess => {
     const k = fork(SELF, ['--group', redis.url, String(n)], { execArgv: ['--max-old-space-size=16384'] });
     kids.push(k);
     run.kids.add(k);
     k.once('exit', () => run.kids.delete(k));
+    return k;
+  };
+  for (let i = 0; i < procs; i++) {
+    const n = Math.min(per, grouped - i * per);
+    if (n <= 0) break;
+    spawn(n);
   }
+  for (let i = 0; i < aloneCount; i++) alone.push(spawn(1));
   const coldMs = await waitSynced(kids, (s) => s.synced === sidecars, 900_000, 'the fleet to come in sync (cold start)');
   const cold = delta(s0, await stats(r), SCRIPT_INNER);
   const coldStatus = await allSynced(kids);
@@ -427,12 +442,15 @@ async function main(run: Running): Promise<void> {
   const fanoutPerWrite = setFleet.usec - setAlone.usec;
   const quietCpuPerMin = q.cpu / qMin;
   const cpuPerWrite = ((wd.cpu - quietCpuPerMin * wMin) * 1e6) / written;
-  const props = (await request(kids, 'prop')).flatMap((p) => p.samples).sort((a, b) => a - b);
+  const reports = await request(kids, 'prop');
+  const props = reports.flatMap((p) => p.samples).sort((a, b) => a - b);
+  const aloneProps = reports.filter((_, i) => alone.includes(kids[i]!)).flatMap((p) => p.samples).sort((a, b) => a - b);
   const missing = (await request(kids, 'prop')).reduce((n, p) => n + p.missing, 0);
   writer.disconnect();
   const perWritePerSidecar = wd.usec / (written * sidecars);
   console.log(`\n## Write load: ${fmt(written)} plain SETEXs at ${writesPerS}/s (${fmt(written / writeSecs, 1)}/s achieved): ${fmt(wd.usec / sidecars / wMin)} µs of sidecar command time per sidecar per minute (${fmt(perWritePerSidecar, 2)} µs per write per sidecar); Redis CPU ${fmt((wd.cpu * 1e6) / sidecars / wMin)} µs/sidecar/min`);
   console.log(`  write -> enforced on every sidecar: n=${fmt(props.length)} p50=${fmt(pct(props, 50), 1)} ms p99=${fmt(pct(props, 99), 1)} ms max=${fmt(props[props.length - 1] ?? NaN, 1)} ms; not seen within 10 s: ${missing}`);
+  if (aloneProps.length > 0) console.log(`  of which the ${aloneCount} sidecars alone in a process each, as in a pod: n=${fmt(aloneProps.length)} p50=${fmt(pct(aloneProps, 50), 1)} ms p99=${fmt(pct(aloneProps, 99), 1)} ms max=${fmt(aloneProps[aloneProps.length - 1] ?? NaN, 1)} ms`);
   console.log(`  by command: ${wd.by.map(([n, c, u]) => `${n} ${fmt(c)} calls ${fmt(u)} µs`).join('; ')}`);
   if (resyncsDuringWrites > 0) console.log(`  NOTE: ${fmt(resyncsDuringWrites)} snapshot script calls during the write load (sidecars fell out of sync and resynced): the per-write figures include that work`);
   console.log(`  invalidation fan-out (charged to the writer): SETEX ${fmt(setFleet.usec, 2)} µs/call with the fleet (n=${fmt(setFleet.calls)}) - ${fmt(setAlone.usec, 2)} µs/call with none (n=${fmt(setAlone.calls)}) = ${fmt(fanoutPerWrite, 2)} µs per write (${fmt(fanoutPerWrite / sidecars, 3)} µs per write per sidecar)`);

@@ -14,12 +14,13 @@ const run = (script: string, args: string[], timeoutMs: number) =>
 describe('state benches', () => {
   it('state-scale: steady state, write load, restart storm and the 10,000-sidecar extrapolation', async () => {
     await ensureBuilt();
-    const out = await run('state-scale.js', ['--sidecars', '4', '--entries', '2000', '--procs', '2', '--steady-s', '1', '--writes-per-s', '10', '--write-s', '1', '--redis-nice', '-10'], 150_000);
+    const out = await run('state-scale.js', ['--sidecars', '4', '--entries', '2000', '--procs', '2', '--alone', '2', '--steady-s', '1', '--writes-per-s', '10', '--write-s', '1', '--redis-nice', '-10'], 150_000);
     // Raised where the runner may (root or CAP_SYS_NICE); otherwise the header says it was not.
     expect(out).toMatch(/redis-server \S+ on :\d+ at nice (-10|0: raising it to -10 failed)/);
     expect(out).toMatch(/connections: 8 for 4 sidecars = 2\.00 per sidecar/);
     expect(out).toMatch(/## Quiet steady state \(1 s\): [\d,]+ µs of command time per sidecar per minute/);
     expect(out).toMatch(/write -> enforced on every sidecar: n=40 p50=[\d.,]+ ms p99=[\d.,]+ ms max=[\d.,]+ ms; not seen within 10 s: 0/);
+    expect(out).toMatch(/of which the 2 sidecars alone in a process each, as in a pod: n=20 p50=[\d.,]+ ms p99=[\d.,]+ ms/);
     expect(out).toMatch(/## Restart storm: .*all 4 back in sync/);
     expect(out).toMatch(/resyncs per sidecar since the cold start: [\d.]+ completed/);
     expect(out).toMatch(/## Mirror memory .*entries in mirror: 2,000/);
