@@ -30,8 +30,8 @@
  *
  * The fleet's sidecars share a process 125 to one, which no pod does: every write reaches all
  * 125 at the same instant, and the last of them is served a process's whole burst later. So
- * --alone N (default 4) of the sidecars run alone in a process each, and
- * write -> enforced is reported for them as well: what a pod sees while the fleet loads Redis.
+ * --alone N (default 4) of the sidecars run alone in a process each, and write -> enforced is
+ * reported for them as well: what a pod sees while the fleet loads Redis.
  * The groups' tail is their GC on oversubscribed cores: with --trace-gc, scavenges of 20-50 ms
  * and mark-compacts up to 250 ms in the write window (--single-threaded-gc made it no better).
  *

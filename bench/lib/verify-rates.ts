@@ -99,7 +99,7 @@ async function round(alg: BenchAlg, key: KeyObject, tokens: readonly string[], p
  * Rounds run and discarded before the counted ones. A server verifies for hours; the first rounds
  * of a fresh process measure V8 tiering up and the young generation growing to its size instead.
  * Measured with 4,000 RS256 tokens on Node 26, 8 runs: after one warm-up round the first counted
- * round gave 0.50-0.53x and the second 0.62-0.77x, and from the third on 0.67-0.89x (steady, with
+ * round gave 0.50-0.53x and the second 0.62-0.77x, and from the third on 0.64-0.89x (steady, with
  * one long-lived Authenticator as with a fresh one per round).
  */
 export const WARM_UP_ROUNDS = 3;
