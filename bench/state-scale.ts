@@ -449,8 +449,9 @@ async function main(run: Running): Promise<void> {
   writer.disconnect();
   const perWritePerSidecar = wd.usec / (written * sidecars);
   console.log(`\n## Write load: ${fmt(written)} plain SETEXs at ${writesPerS}/s (${fmt(written / writeSecs, 1)}/s achieved): ${fmt(wd.usec / sidecars / wMin)} µs of sidecar command time per sidecar per minute (${fmt(perWritePerSidecar, 2)} µs per write per sidecar); Redis CPU ${fmt((wd.cpu * 1e6) / sidecars / wMin)} µs/sidecar/min`);
-  console.log(`  write -> enforced on every sidecar: n=${fmt(props.length)} p50=${fmt(pct(props, 50), 1)} ms p99=${fmt(pct(props, 99), 1)} ms max=${fmt(props[props.length - 1] ?? NaN, 1)} ms; not seen within 10 s: ${missing}`);
-  if (aloneProps.length > 0) console.log(`  of which the ${aloneCount} sidecars alone in a process each, as in a pod: n=${fmt(aloneProps.length)} p50=${fmt(pct(aloneProps, 50), 1)} ms p99=${fmt(pct(aloneProps, 99), 1)} ms max=${fmt(aloneProps[aloneProps.length - 1] ?? NaN, 1)} ms`);
+  const spread = (xs: number[]) => `n=${fmt(xs.length)} p50=${fmt(pct(xs, 50), 1)} ms p99=${fmt(pct(xs, 99), 1)} ms max=${fmt(xs[xs.length - 1] ?? NaN, 1)} ms`;
+  console.log(`  write -> enforced on every sidecar: ${spread(props)}; not seen within 10 s: ${missing}`);
+  if (aloneProps.length > 0) console.log(`  of which the ${aloneCount} sidecars alone in a process each, as in a pod: ${spread(aloneProps)}`);
   console.log(`  by command: ${wd.by.map(([n, c, u]) => `${n} ${fmt(c)} calls ${fmt(u)} µs`).join('; ')}`);
   if (resyncsDuringWrites > 0) console.log(`  NOTE: ${fmt(resyncsDuringWrites)} snapshot script calls during the write load (sidecars fell out of sync and resynced): the per-write figures include that work`);
   console.log(`  invalidation fan-out (charged to the writer): SETEX ${fmt(setFleet.usec, 2)} µs/call with the fleet (n=${fmt(setFleet.calls)}) - ${fmt(setAlone.usec, 2)} µs/call with none (n=${fmt(setAlone.calls)}) = ${fmt(fanoutPerWrite, 2)} µs per write (${fmt(fanoutPerWrite / sidecars, 3)} µs per write per sidecar)`);

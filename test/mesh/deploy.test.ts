@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -287,6 +288,18 @@ describe.each(['overlays/sidecar', 'overlays/istio', 'overlays/per-node'] as con
         expect(svc, url.hostname).toBeDefined();
         expect(arr(obj(svc?.['spec'])['ports']).map((p) => obj(p)['port'])).toContain(Number(url.port || 6379));
         expect(pod.labels['zt-authz.io/redis-client'], 'admitted by the Redis NetworkPolicy').toBe('true');
+      }
+    }
+  });
+
+  it("starts this Node with zt-authz's NODE_OPTIONS (an option Node refuses there stops every pod)", () => {
+    for (const pod of podList) {
+      for (const c of pod.containers.filter(isZtAuthz)) {
+        const nodeOptions = arr(c['env']).map(obj).find((e) => e['name'] === 'NODE_OPTIONS')?.['value'];
+        if (typeof nodeOptions !== 'string') continue;
+        const r = spawnSync(process.execPath, ['-e', 'process.stdout.write("started")'], { env: { ...process.env, NODE_OPTIONS: nodeOptions }, encoding: 'utf8' });
+        expect(r.stderr, nodeOptions).toBe('');
+        expect(r.stdout, nodeOptions).toBe('started');
       }
     }
   });
