@@ -10,7 +10,7 @@
  * The fleet's sidecars run with a bench-only mirror (bench/lib/probe-mirror.ts) that keeps only
  * the keys the bench probes (suspended_user:w-*) and counts the rest: 500 real mirrors of a
  * million entries would not fit in one machine. Everything the fleet part measures is Redis's
- * side and is unchanged by it: each sidecar still reads the whole snapshot and re-reads every
+ * side and is unchanged by it: each sidecar still reads the snapshot (or its changed buckets) and re-reads every
  * invalidated key (it skips decoding the pages, client CPU that would starve 125 sidecars sharing
  * a process). The memory probe runs the product's Mirror and decoder.
  *
@@ -35,11 +35,16 @@
  * The groups' tail is their GC on oversubscribed cores: with --trace-gc, scavenges of 20-50 ms
  * and mark-compacts up to 250 ms in the write window (--single-threaded-gc made it no better).
  *
+ * The restart storm writes --away-writes N entries (default 100; half new, half deleted) through
+ * another redis-server on the same data while the fleet's Redis is down, so the catch-up has
+ * something it never saw: a sidecar reads only the snapshot buckets those writes changed.
+ *
  * Every wait has a bound and says what it waited for; child processes exit when the parent goes
  * away; redis-server and the children are stopped on any failure.
  *
  * Run: npm run build && node dist/bench/state-scale.js [--sidecars 500] [--entries 100000]
- *        [--procs 4] [--alone 4] [--steady-s 60] [--writes-per-s 100] [--write-s 30] [--redis-nice 0] [--memory-only]
+ *        [--procs 4] [--alone 4] [--steady-s 60] [--writes-per-s 100] [--write-s 30] [--away-writes 100]
+ *        [--redis-nice 0] [--memory-only]
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { setPriority } from 'node:os';
@@ -72,7 +77,7 @@ function storeConfig(url: string, prefix = '') {
 
 type ToChild = { t: 'expect'; user: string; at: number } | { t: 'status' } | { t: 'prop' } | { t: 'quit' };
 type FromChild =
-  | { t: 'status'; synced: number; total: number; built: number; resyncs: number; failed: number }
+  | { t: 'status'; synced: number; total: number; built: number; incremental: number; bytesRead: number; resyncs: number; failed: number }
   | { t: 'prop'; samples: number[]; missing: number }
   | { t: 'mem'; rss: number; heap: number; entries: number };
 
@@ -123,7 +128,7 @@ async function sidecarGroup(url: string, count: number): Promise<void> {
       // Resyncs done and failed, summed over this child's stores (they share one registry).
       void metrics.stateEvents.get().then((c) => {
         const count = (event: string) => c.values.find((v) => v.labels['event'] === event)?.value ?? 0;
-        send({ t: 'status', synced: stores.filter((s) => s.synced).length, total: stores.length, built: stores.filter((s) => s.lastSnapshotSource === 'built').length, resyncs: count('resync'), failed: count('error') });
+        send({ t: 'status', synced: stores.filter((s) => s.synced).length, total: stores.length, built: stores.filter((s) => s.lastSnapshotSource === 'built').length, incremental: stores.filter((s) => s.lastSnapshotSource === 'incremental').length, bytesRead: stores.reduce((n, s) => n + s.lastSnapshotBytes, 0), resyncs: count('resync'), failed: count('error') });
       });
     }
     else if (m.t === 'prop') {
@@ -177,7 +182,7 @@ async function stats(r: Redis): Promise<Stats> {
 
 /** Commands the bench itself sends, and (where scripts ran) the ones only our scripts call: their time is inside EVALSHA's. */
 const BENCH_OWN = new Set(['info', 'config|resetstat', 'client|list', 'dbsize', 'config|set']);
-const SCRIPT_INNER = new Set(['scan', 'time', 'type', 'append', 'pexpire', 'strlen', 'exists', 'persist', 'del', 'get', 'set', 'hget', 'pttl']);
+const SCRIPT_INNER = new Set(['scan', 'pexpiretime', 'time', 'type', 'append', 'pexpire', 'strlen', 'exists', 'persist', 'del', 'get', 'set', 'hget', 'pttl']);
 
 function delta(a: Stats, b: Stats, exclude: Set<string>): { usec: number; cpu: number; by: [string, number, number][] } {
   let usec = 0;
@@ -212,6 +217,19 @@ async function seed(r: Redis, entries: number): Promise<void> {
     await p.exec();
   }
 }
+
+/** Half new exact blocks, half seeded ones deleted (j % 10 == 0 is a seeded blocked_ip). */
+const AWAY_WRITES = `
+local n = tonumber(ARGV[1])
+for i = 1, n do
+  if i % 2 == 0 then
+    redis.call('SET', 'blocked_ip:172.16.' .. (math.floor(i / 256) % 256) .. '.' .. (i % 256), 'true', 'EX', 86400)
+  else
+    local j = i * 10
+    redis.call('DEL', 'blocked_ip:10.' .. (math.floor(j / 65536) % 256) .. '.' .. (math.floor(j / 256) % 256) .. '.' .. (j % 256))
+  end
+end
+return n`;
 
 /** A busy child (500 sidecars decoding a million entries each) can take a while to answer. */
 const ANSWER_MS = 120_000;
@@ -254,16 +272,30 @@ function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([p, bound]).finally(() => clearTimeout(timer));
 }
 
-async function allSynced(kids: ChildProcess[]): Promise<{ synced: number; total: number; built: number; resyncs: number; failed: number }> {
+async function allSynced(kids: ChildProcess[]): Promise<{ synced: number; total: number; built: number; incremental: number; bytesRead: number; resyncs: number; failed: number }> {
   const s = await request(kids, 'status');
   const sum = (f: (x: (typeof s)[number]) => number) => s.reduce((a, b) => a + f(b), 0);
-  return { synced: sum((x) => x.synced), total: sum((x) => x.total), built: sum((x) => x.built), resyncs: sum((x) => x.resyncs), failed: sum((x) => x.failed) };
+  return {
+    synced: sum((x) => x.synced),
+    total: sum((x) => x.total),
+    built: sum((x) => x.built),
+    incremental: sum((x) => x.incremental),
+    bytesRead: sum((x) => x.bytesRead),
+    resyncs: sum((x) => x.resyncs),
+    failed: sum((x) => x.failed),
+  };
 }
 
-async function waitSynced(kids: ChildProcess[], want: (s: { synced: number; total: number }) => boolean, timeoutMs: number, what: string): Promise<number> {
+/** Fractions of the fleet whose first moment in sync a wait records (see `reached`). */
+const MILESTONES = [0.5, 0.9, 0.99];
+
+async function waitSynced(kids: ChildProcess[], want: (s: { synced: number; total: number }) => boolean, timeoutMs: number, what: string, reached: number[] = []): Promise<number> {
   const t0 = Date.now();
   for (;;) {
     const s = await allSynced(kids);
+    MILESTONES.forEach((m, i) => {
+      if (reached[i] === undefined && s.synced >= m * s.total) reached[i] = Date.now() - t0;
+    });
     if (want(s)) return Date.now() - t0;
     if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}: ${s.synced}/${s.total} in sync`);
     await sleep(100);
@@ -338,6 +370,7 @@ async function main(run: Running): Promise<void> {
   const steadyS = arg('steady-s', 60);
   const writesPerS = arg('writes-per-s', 100);
   const writeS = arg('write-s', 30);
+  const awayWrites = arg('away-writes', 100);
   const redisNice = arg('redis-nice', 0);
   const aloneCount = Math.max(0, Math.min(arg('alone', 4), sidecars - 1));
   const TARGET = 10_000;
@@ -364,7 +397,7 @@ async function main(run: Running): Promise<void> {
   const build = delta(b0, await stats(r), SCRIPT_INNER);
   const snapBytes = built.pages.reduce((n, p) => n + p.length, 0);
   const packT = performance.now();
-  const packedBytes = (await packSnapshot(built.pages)).length;
+  const packedBytes = (await packSnapshot(built.pages, built.exact)).length;
   const packMs = performance.now() - packT;
   console.log(`\n## One snapshot build: ${fmt(build.usec)} µs of command time, ${fmt(build.cpu * 1e3)} ms Redis CPU, ${fmt(buildMs)} ms wall, ${fmt(snapBytes)} bytes (${fmt(snapBytes / entries, 1)} B/entry)`);
   console.log(`  published deflated: ${fmt(packedBytes)} bytes (${fmt(packedBytes / entries, 1)} B/entry, ${fmt(snapBytes / packedBytes, 1)}x), deflate ${fmt(packMs)} ms on the builder`);
@@ -462,6 +495,9 @@ async function main(run: Running): Promise<void> {
   await within(redis.kill('SIGTERM'), 60_000, 'redis-server to stop (SIGTERM)');
   await waitSynced(kids, (s) => s.synced === 0, 60_000, 'every sidecar to notice Redis is gone');
   const downAt = Date.now();
+  // Writes no sidecar saw happen (another Redis on the same data while this one is down): the
+  // buckets they land in are what an incremental catch-up reads.
+  if (awayWrites > 0) await within(redis.offline((cli) => cli('EVAL', AWAY_WRITES, '0', String(awayWrites)).then(() => undefined)), 120_000, 'the writes made while the fleet was away');
   await within(redis.restart(), 120_000, 'redis-server to restart');
   prioritise(redis, redisNice);
   const upAt = Date.now();
@@ -473,14 +509,19 @@ async function main(run: Running): Promise<void> {
     await sleep(20);
   }
   const rs0 = await stats(r2);
-  const stormMs = await waitSynced(kids, (s) => s.synced === sidecars, 900_000, 'the fleet to come back in sync (restart storm)');
+  const stormMilestones: number[] = [];
+  const stormMs = await waitSynced(kids, (s) => s.synced === sidecars, 900_000, 'the fleet to come back in sync (restart storm)', stormMilestones);
   const storm = delta(rs0, await stats(r2), SCRIPT_INNER);
   const stormPer = storm.usec / sidecars;
   const stormStatus = await allSynced(kids);
   const builds = stormStatus.built;
   console.log(`\n## Restart storm: redis-server down ${fmt((upAt - downAt) / 1000, 1)} s; all ${fmt(sidecars)} back in sync ${fmt(stormMs / 1000, 1)} s after it accepted connections`);
+  console.log(`  in sync after: ${MILESTONES.map((m, i) => `${m * 100} % ${fmt((stormMilestones[i] ?? NaN) / 1000, 1)} s`).join(', ')}, all ${fmt(stormMs / 1000, 1)} s`);
   console.log(`  resyncs per sidecar since the cold start: ${fmt((stormStatus.resyncs - coldStatus.resyncs) / sidecars, 2)} completed, ${fmt((stormStatus.failed - coldStatus.failed) / sidecars, 2)} failed and retried`);
-  console.log(`  ${builds} snapshot builds; catch-up command time ${fmt(stormPer)} µs/sidecar (builds included), Redis CPU ${fmt((storm.cpu * 1e6) / sidecars)} µs/sidecar`);
+  const readers = Math.max(1, sidecars - builds);
+  const bytesPerReader = stormStatus.bytesRead / readers;
+  console.log(`  ${fmt(awayWrites)} writes made while the fleet was away; ${fmt(stormStatus.incremental)} sidecars caught up incrementally (only the changed buckets), ${fmt(sidecars - builds - stormStatus.incremental)} read the whole snapshot, ${builds} built one`);
+  console.log(`  ${builds} snapshot builds; catch-up command time ${fmt(stormPer)} µs/sidecar (builds included), Redis CPU ${fmt((storm.cpu * 1e6) / sidecars)} µs/sidecar; snapshot bytes read ${fmt(bytesPerReader)} per reading sidecar (whole: ${fmt(packedBytes)})`);
   console.log(`  by command: ${storm.by.map(([n, c, u]) => `${n} ${fmt(c)} calls ${fmt(u)} µs`).join('; ')}`);
 
   // ---- extrapolation
@@ -492,7 +533,7 @@ async function main(run: Running): Promise<void> {
   const writePer = perWritePerSidecar + Math.max(0, fanoutPerWrite) / sidecars;
   console.log(`  write load: (${fmt(perWritePerSidecar, 2)} µs sidecar re-reads + ${fmt(Math.max(0, fanoutPerWrite) / sidecars, 3)} µs fan-out) per write per sidecar x ${fmt(TARGET)} x ${writesPerS}/s = ${fmt((writePer * TARGET * writesPerS) / 1e6 * 100, 1)} % of one core (by Redis CPU per write: ${fmt(((cpuPerWrite / sidecars) * TARGET * writesPerS) / 1e6 * 100, 1)} %)`);
   console.log(`  catch-up: ${builds} builds as measured (${fmt(build.usec)} µs each; the count depends on how the reconnects spread, not on the fleet size) + ${fmt(TARGET)} x ${fmt(readPer)} µs (snapshot read incl. ${fmt(getrange / sidecars)} µs GETRANGE, polls, tracking setup) = ${fmt(stormAtTarget / 1e6, 2)} s of Redis time, ${fmt(stormAtTarget / TARGET)} µs/sidecar`);
-  console.log(`  catch-up transfer: ${fmt(TARGET)} x ${fmt(packedBytes / 2 ** 20, 1)} MiB = ${fmt((TARGET * packedBytes) / 2 ** 30, 1)} GiB, ${fmt((TARGET * packedBytes * 8) / 10e9, 1)} s at 10 Gbit/s from one Redis`);
+  console.log(`  catch-up transfer: ${fmt(TARGET)} x ${fmt(bytesPerReader / 2 ** 10, 1)} KiB read per sidecar as measured = ${fmt((TARGET * bytesPerReader) / 2 ** 20, 1)} MiB, ${fmt((TARGET * bytesPerReader * 8) / 10e9, 2)} s at 10 Gbit/s from one Redis (a fleet reading the whole snapshot: ${fmt((TARGET * packedBytes) / 2 ** 30, 1)} GiB, ${fmt((TARGET * packedBytes * 8) / 10e9, 1)} s)`);
   console.log(`  connections: ${fmt(clients.length / sidecars, 2)} x ${fmt(TARGET)} = ${fmt((clients.length / sidecars) * TARGET)}`);
 
   for (const k of kids) k.send({ t: 'quit' });

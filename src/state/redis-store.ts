@@ -13,7 +13,7 @@ import { createDataClient, createNodeClient, describeTarget, type DataClient, ty
 import { dataPersistence, mayConfigGet, PERSISTENCE_MODES, type PersistenceMode } from './redis-persistence.js';
 import { WakeablePublishWaiter } from './publish-waiter.js';
 import { RedisRemediator, type SecurityAlert } from './remediation.js';
-import { decodePages, freshSnapshot, scanNode, snapshotKeys, type LoadedSnapshot, type SnapshotKeys, type SnapshotSink } from './snapshot.js';
+import { decodePages, freshSnapshot, scanNode, snapshotKeys, type LoadedSnapshot, type SnapshotBase, type SnapshotKeys, type SnapshotSink } from './snapshot.js';
 import { TrackingChannel } from './tracking-channel.js';
 import { MirroredStateView, type ListName } from './view.js';
 
@@ -39,6 +39,8 @@ const READ_RETRIES = 2;
 /** Bounds on what a failed resync hands the next attempt (see `carry`). */
 const CARRY_MAX_AGE_MS = 120_000;
 const CARRY_MAX_KEYS = 100_000;
+/** Past this many keys changed since its base, a sidecar drops the base: its next resync reads all. */
+const TOUCHED_MAX_KEYS = 100_000;
 
 function snapshotSink(b: MirrorBuilder): SnapshotSink {
   return {
@@ -55,6 +57,36 @@ function snapshotSink(b: MirrorBuilder): SnapshotSink {
 export type SnapshotDecoder = (pages: Buffer[], offsetMs: number, into: MirrorBuilder) => void;
 
 const decodeInto: SnapshotDecoder = (pages, offsetMs, into) => void decodePages(pages, offsetMs, snapshotSink(into));
+
+/** The live mirror as a builder: a catch-up writes the changed buckets' entries straight into it. */
+function writingTo(m: StateMirror): MirrorBuilder {
+  return {
+    addSuspended: (sub, exp) => m.setSuspended(sub, exp),
+    addBlockedIp: (ip, exp) => m.setBlockedIp(ip, exp),
+    addBlockedCidr: (cidr, exp) => m.setBlockedCidr(cidr, exp),
+    addRisk: (sub, score, exp) => m.setRisk(sub, { score, expiresAtMs: exp }),
+  };
+}
+
+/** A builder that queues each call on `into` instead of making it. */
+function deferred(to: MirrorBuilder, into: (() => void)[]): MirrorBuilder {
+  return {
+    addSuspended: (sub, exp) => void into.push(() => to.addSuspended(sub, exp)),
+    addBlockedIp: (ip, exp) => void into.push(() => to.addBlockedIp(ip, exp)),
+    addBlockedCidr: (cidr, exp) => void into.push(() => to.addBlockedCidr(cidr, exp)),
+    addRisk: (sub, score, exp) => void into.push(() => to.addRisk(sub, score, exp)),
+  };
+}
+
+/** ...and one that removes each entry it is given. */
+function removingFrom(m: StateMirror): MirrorBuilder {
+  return {
+    addSuspended: (sub) => m.setSuspended(sub, undefined),
+    addBlockedIp: (ip) => m.setBlockedIp(ip, undefined),
+    addBlockedCidr: (cidr) => m.setBlockedCidr(cidr, undefined),
+    addRisk: (sub) => m.setRisk(sub, undefined),
+  };
+}
 
 const ALERTS_READ_TIMEOUT_MS = 500;
 
@@ -96,8 +128,10 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
   /** Bumped on every disruption, so a resync that overlapped one does not claim to be in sync. */
   private epoch = 0;
   private resyncing: Promise<void> | undefined;
-  /** Where the last resync's snapshot came from (shared: read from Redis; built: scanned here). */
-  lastSnapshotSource: 'shared' | 'built' | undefined;
+  /** Where the last resync's snapshot came from (shared: read whole from Redis; incremental: only what changed since the base; built: scanned here). */
+  lastSnapshotSource: 'shared' | 'built' | 'incremental' | undefined;
+  /** Bytes of the published snapshot the last resync read (0 when it built its own). */
+  lastSnapshotBytes = 0;
   private resyncAgain = false;
   /** Keys invalidated while a resync runs: re-read after its snapshot is applied. */
   private dirty: Set<string> | undefined;
@@ -109,6 +143,14 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
    * entries: 5 failed resyncs per sidecar, 10 builds, 266 s back in sync).
    */
   private carry: { epoch: number; since: { after: string }; dirty: Set<string>; startedAt: number } | undefined;
+  /**
+   * The snapshot the mirror was built from, and every key the mirror changed since: the mirror
+   * equals the base except at these keys. A catch-up against a newer snapshot then reads only
+   * the buckets whose digest changed, replaces their entries, and re-reads these keys, instead of
+   * the whole snapshot (snapshot-chunks.ts).
+   */
+  private base: SnapshotBase | undefined;
+  private touched = new Set<string>();
   private pending = new Set<string>();
   private pendingScheduled = false;
   private timers: NodeJS.Timeout[] = [];
@@ -144,7 +186,10 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
       this.data,
       this.keys,
       deps,
-      (ip, exp) => this.mirror.setBlockedIp(ip, exp),
+      (ip, exp) => {
+        this.touch('blocked_ip', ip);
+        this.mirror.setBlockedIp(ip, exp);
+      },
       (ip) => this.refreshKeys([this.keys.key('blocked_ip', ip)]).catch(() => undefined),
     );
   }
@@ -247,26 +292,31 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
 
   async suspendUser(sub: string, ttlS: number, reason?: string): Promise<void> {
     const c = await adminSuspend(this.data, this.keys, sub, ttlS, reason);
+    this.touch('suspended_user', c.id);
     this.mirror.setSuspended(c.id, Date.now() + ttlS * 1000);
   }
 
   async unsuspendUser(sub: string): Promise<void> {
     const c = await adminUnsuspend(this.data, this.keys, sub);
+    this.touch('suspended_user', c.id);
     this.mirror.setSuspended(c.id, undefined);
   }
 
   async blockIp(ipOrCidr: string, ttlS: number): Promise<void> {
     const c = await adminBlock(this.data, this.keys, ipOrCidr, ttlS);
+    this.touch(c.kind, c.id);
     this.applyValue(c.kind, c.id, Date.now() + ttlS * 1000);
   }
 
   async unblockIp(ipOrCidr: string): Promise<void> {
     const c = await adminUnblock(this.data, this.keys, ipOrCidr);
+    this.touch(c.kind, c.id);
     this.applyValue(c.kind, c.id, undefined);
   }
 
   async setRisk(sub: string, score: number, ttlS?: number): Promise<void> {
     const c = await adminRisk(this.data, this.keys, sub, score, ttlS);
+    this.touch('user_risk', c.id);
     this.mirror.setRisk(c.id, { score, expiresAtMs: ttlS === undefined ? Infinity : Date.now() + ttlS * 1000 });
   }
 
@@ -423,6 +473,7 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
       // After a FLUSH only a snapshot begun later is right: nothing carried over, and out of sync
       // (so heartbeats retry until a resync succeeds) rather than keep the flushed entries.
       this.carry = undefined;
+      this.dropBase();
       this.markOutOfSync('FLUSH on Redis');
       this.epoch++;
       void this.resync();
@@ -480,6 +531,8 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
     this.dirty = dirty;
     let loadedSnapshot = false;
     let replaced = false;
+    /** Keys the mirror may hold wrong until re-read; set once the new base stands. */
+    let unconfirmed: Set<string> | undefined;
     try {
       const channels = [...this.channels.values()];
       if (channels.length === 0) throw new Error('no Redis node known yet');
@@ -491,22 +544,43 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
       const alive = () => !this.closed;
       const loaded: LoadedSnapshot[] = this.isCluster
         ? await Promise.all(channels.map((c) => scanNode(c.tracker, this.keys.prefix, alive)))
-        : [await freshSnapshot(this.data as Redis, this.keys.prefix, this.snapKeys, alive, this.publishWaiter, this.leaseId, carry.since)];
-      // Decoded straight into the new lists: no second copy of a million entries on the way.
-      const builder = this.mirror.builder();
+        : [await freshSnapshot(this.data as Redis, this.keys.prefix, this.snapKeys, alive, this.publishWaiter, this.leaseId, carry.since, this.base)];
       const decode = this.deps.decodeSnapshot ?? decodeInto;
       // A snapshot that fails to decode (or anything after this) must not be retried as is: the
       // next attempt waits for a newer one.
       loadedSnapshot = true;
-      for (const l of loaded) decode(l.pages, l.offsetMs, builder);
-      this.lastSnapshotSource = loaded[0]?.source;
-      this.mirror.replace(builder);
+      const reread = new Set(dirty);
+      const only = loaded.length === 1 ? loaded[0] : undefined;
+      if (only?.removed !== undefined) {
+        // The base's entries of the changed buckets out, the new ones in, in one synchronous step
+        // (no request sees a bucket half replaced); then every key changed since the base is
+        // re-read, since only those can differ from it. Decoded in full before any is applied: a
+        // decode that threw halfway through the removals would leave listed entries missing.
+        const changes: (() => void)[] = [];
+        decode(only.removed, only.offsetMs, deferred(removingFrom(this.mirror), changes));
+        decode(only.pages, only.offsetMs, deferred(writingTo(this.mirror), changes));
+        replaced = true;
+        for (const change of changes) change();
+        for (const k of this.touched) reread.add(k);
+      } else {
+        // Decoded straight into the new lists: no second copy of a million entries on the way.
+        const builder = this.mirror.builder();
+        for (const l of loaded) decode(l.pages, l.offsetMs, builder);
+        this.mirror.replace(builder);
+      }
+      this.lastSnapshotSource = only?.source ?? loaded[0]?.source;
+      this.lastSnapshotBytes = loaded.reduce((n, l) => n + (l.bytesRead ?? 0), 0);
+      // The mirror now differs from the new base only at keys invalidated since this resync began
+      // (the re-read below gives the others the value the base has, or they are invalidated too).
+      this.base = only?.base;
+      this.touched = new Set(dirty);
       replaced = true;
+      unconfirmed = reread;
       // From here a failure must start over: a later attempt could apply the same snapshot again,
       // and keys invalidated after this point are no longer collected.
       if (this.carry === carry) this.carry = undefined;
       this.dirty = undefined;
-      if (dirty.size > 0) await this.refreshKeys([...dirty]);
+      if (reread.size > 0) await this.refreshKeys([...reread], false);
       this.mirror.sweep(Date.now());
       this.everSynced = true;
       if (epoch === this.epoch && channels.every((c) => c.isHealthy()) && this.channels.size === channels.length) {
@@ -520,8 +594,15 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
       this.deps.metrics.stateEvents.inc({ event: 'error' });
       this.deps.logger.debug({ err: (err as Error).message }, 'state resync failed');
       if (loadedSnapshot && this.carry === carry) this.carry = undefined;
-      // The mirror now holds the snapshot without the keys changed meanwhile: not in sync.
-      if (replaced) this.markOutOfSync('re-reading the keys changed during a resync failed');
+      // The mirror now holds the snapshot without the keys changed meanwhile: not in sync. It
+      // still equals its new base except at the keys not re-read, so those join the touched ones
+      // and the next resync catches up by changed buckets again (reading all of a million
+      // entries after every failed re-read made a restart storm's stragglers slower still).
+      if (replaced) {
+        if (unconfirmed === undefined) this.dropBase();
+        else for (const k of unconfirmed) this.touchKey(k);
+        this.markOutOfSync('re-reading the keys changed during a resync failed');
+      }
     } finally {
       // A failure before the snapshot was applied, with tracking still on, keeps collecting for the
       // next attempt, which the heartbeat starts within a beat while out of sync. In sync (a
@@ -533,15 +614,34 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
     }
   }
 
-  private async refreshKeys(keys: string[]): Promise<void> {
+  /** `touch`: false only for a resync's re-read, which makes the mirror match its new base. */
+  private async refreshKeys(keys: string[], touch = true): Promise<void> {
     for (let at = 0; at < keys.length; at += READ_CHUNK) {
       const chunk = keys.slice(at, at + READ_CHUNK);
       const values = await this.readWithRetry(chunk);
       chunk.forEach((key, i) => {
         const p = this.keys.parse(key);
-        if (p !== undefined) this.applyValue(p.kind, p.id, values[i]);
+        if (p === undefined) return;
+        if (touch) this.touchKey(key);
+        this.applyValue(p.kind, p.id, values[i]);
       });
     }
+  }
+
+  private touch(kind: ListKind, id: string): void {
+    this.touchKey(this.keys.key(kind, id));
+  }
+
+  /** A key an attacker can name (auto-remediation) grows this set: past the bound, read all next time. */
+  private touchKey(key: string): void {
+    if (this.base === undefined) return;
+    this.touched.add(key);
+    if (this.touched.size > TOUCHED_MAX_KEYS) this.dropBase();
+  }
+
+  private dropBase(): void {
+    this.base = undefined;
+    this.touched = new Set();
   }
 
   /**

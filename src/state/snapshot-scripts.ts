@@ -6,12 +6,15 @@
  * Entry encoding (all lengths are byte counts in decimal, so any key bytes survive):
  *   <kind><idLen>:<id><expiresAtMs>;                     kind s|i|c (suspended, blocked ip, cidr)
  *   r<idLen>:<id><expiresAtMs>,<scoreLen>:<score>;       user_risk
- * expiresAtMs is the absolute server time (ms) of expiry, -1 for none.
+ * expiresAtMs is the absolute server time (ms) of expiry, -1 for none: read with PEXPIRETIME
+ * (Redis 7), so an unchanged key reads the same in every snapshot and snapshots can be compared
+ * bucket by bucket (snapshot-chunks.ts). Where PEXPIRETIME is refused (Redis 6.2, or an ACL
+ * without it) it is TIME + PTTL, off by a millisecond or two, and the page says it is not exact.
  */
 
 /**
- * ARGV: cursor, count, key prefix, MATCH pattern ('' = none). Returns {nextCursor, serverNowUs,
- * entries}.
+ * ARGV: cursor, count, key prefix, MATCH pattern ('' = none), '1' to try PEXPIRETIME. Returns
+ * {nextCursor, serverNowUs, entries, exact ('1' when every expiry came from PEXPIRETIME)}.
  */
 export const SCAN_STEP = `
 local r
@@ -25,6 +28,7 @@ local plen = #prefix
 local fams = {'suspended_user:', 'blocked_ip:', 'blocked_cidr:', 'user_risk:'}
 local codes = {'s', 'i', 'c', 'r'}
 local out = {}
+local exact = ARGV[5] == '1'
 for _, k in ipairs(r[2]) do
   if string.sub(k, 1, plen) == prefix then
     for f = 1, 4 do
@@ -32,10 +36,16 @@ for _, k in ipairs(r[2]) do
       local flen = #fam
       if #k > plen + flen and string.sub(k, plen + 1, plen + flen) == fam then
         local id = string.sub(k, plen + flen + 1)
-        local pttl = redis.call('PTTL', k)
-        if pttl ~= -2 then
-          local exp = -1
-          if pttl >= 0 then exp = now + pttl end
+        local exp = -2
+        if exact then
+          exp = redis.pcall('PEXPIRETIME', k)
+          if type(exp) == 'table' then exact = false end
+        end
+        if not exact then
+          exp = redis.call('PTTL', k)
+          if exp >= 0 then exp = now + exp end
+        end
+        if exp ~= -2 then
           local head = codes[f] .. #id .. ':' .. id .. string.format('%d', exp)
           if f == 4 then
             local ty = redis.call('TYPE', k)['ok']
@@ -53,7 +63,7 @@ for _, k in ipairs(r[2]) do
     end
   end
 end
-return {r[1], string.format('%.0f', nowUs), table.concat(out)}
+return {r[1], string.format('%.0f', nowUs), table.concat(out), exact and '1' or '0'}
 `;
 
 /**

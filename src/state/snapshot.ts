@@ -1,13 +1,11 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { promisify } from 'node:util';
-import { deflate, inflate } from 'node:zlib';
 import type { Redis } from 'ioredis';
 import type { ListKind } from './keys.js';
 import { timerWaiter, type PublishWaiter } from './publish-waiter.js';
+import { bucketsFor, changedBuckets, chunkSpan, headerBytes, packChunked, parseIndex, unpackChunk, type ChunkIndex, type SnapshotBase } from './snapshot-chunks.js';
 import { DROP, FETCH_OR_LEASE, PUBLISH, SCAN_STEP } from './snapshot-scripts.js';
 
-const deflateAsync = promisify(deflate);
-const inflateAsync = promisify(inflate);
+export type { SnapshotBase } from './snapshot-chunks.js';
 
 /** Buckets looked at per script call: bounds how long one call holds Redis (~1 ms per 1,000 keys). */
 const SCAN_COUNT = 250;
@@ -62,11 +60,21 @@ export interface SnapshotSink {
 }
 
 export interface LoadedSnapshot {
+  /** Every entry (a full read), or with `removed` the entries of the buckets that changed. */
   readonly pages: Buffer[];
+  /**
+   * Only when read against a base: the base's entries of the changed buckets, to drop from the
+   * mirror before `pages` go in (source 'incremental').
+   */
+  readonly removed?: Buffer[];
   /** local ms minus server ms, measured after a reply (never less than the true offset). */
   readonly offsetMs: number;
-  readonly source: 'shared' | 'built';
+  readonly source: 'shared' | 'built' | 'incremental';
   readonly entries: number;
+  /** What to keep for the next catch-up; absent when the snapshot could not be packed. */
+  readonly base?: SnapshotBase;
+  /** Bytes of the published snapshot read from Redis (shared and incremental). */
+  readonly bytesRead?: number;
 }
 
 class Script {
@@ -104,7 +112,7 @@ function text(b: unknown): string {
  * the scan goes (a shared build). `alive` is checked between pages: a build on a connection that
  * dropped meanwhile is abandoned.
  */
-export async function scanNode(conn: Redis, prefix: string, alive: () => boolean, lease?: string): Promise<LoadedSnapshot & { startedUs: number }> {
+export async function scanNode(conn: Redis, prefix: string, alive: () => boolean, lease?: string): Promise<LoadedSnapshot & { startedUs: number; exact: boolean }> {
   const match = prefix === '' ? '' : `${escapeGlob(prefix)}*`;
   const pages: Buffer[] = [];
   let cursor = '0';
@@ -112,10 +120,12 @@ export async function scanNode(conn: Redis, prefix: string, alive: () => boolean
   let offsetMs = 0;
   let entries = 0;
   let calls = 0;
+  let exact = true;
   do {
     if (!alive()) throw new Error('connection lost during snapshot');
-    const args = [cursor, SCAN_COUNT, prefix, match];
-    const [next, nowUs, page] = (await retrying(conn, () => scanStep.run(conn, [], args))) as [Buffer, Buffer, Buffer];
+    const args = [cursor, SCAN_COUNT, prefix, match, exact ? '1' : '0'];
+    const [next, nowUs, page, pageExact] = (await retrying(conn, () => scanStep.run(conn, [], args))) as [Buffer, Buffer, Buffer, Buffer | undefined];
+    if (text(pageExact) !== '1') exact = false;
     offsetMs = Date.now() - Number(text(nowUs)) / 1000;
     if (startedUs === 0) startedUs = Number(text(nowUs));
     cursor = text(next);
@@ -125,7 +135,7 @@ export async function scanNode(conn: Redis, prefix: string, alive: () => boolean
     }
     if (lease !== undefined && ++calls % 50 === 0) await retrying(conn, () => conn.pexpire(lease, LEASE_MS));
   } while (cursor !== '0');
-  return { pages, offsetMs, startedUs, source: 'built', entries };
+  return { pages, offsetMs, startedUs, source: 'built', entries, exact };
 }
 
 function countEntries(page: Buffer): number {
@@ -145,29 +155,52 @@ export interface SnapshotKeys {
 }
 
 /**
- * The compressed snapshot has its own meta and snapshot keys: a sidecar of the earlier release (raw
- * pages under zt_mirror:meta) never reads one, nor this release one of its. The lease is shared.
+ * The chunked snapshot has its own meta and snapshot keys: a sidecar of an earlier release (one
+ * deflated stream under zt_mirror:zmeta, raw pages under zt_mirror:meta) never reads one, nor this
+ * release one of theirs. The lease is shared.
  */
 export function snapshotKeys(prefix: string): SnapshotKeys {
   return {
-    meta: `${prefix}zt_mirror:zmeta`,
+    meta: `${prefix}zt_mirror:cmeta`,
     lease: `${prefix}zt_mirror:lease`,
     arrival: `${prefix}zt_mirror:zarrival`,
-    staging: (id) => `${prefix}zt_mirror:zsnap:${id}`,
+    staging: (id) => `${prefix}zt_mirror:csnap:${id}`,
   };
 }
 
-/** The published form: the pages concatenated and zlib-deflated (its Adler-32 refuses a damaged copy). */
-export function packSnapshot(pages: Buffer[]): Promise<Buffer> {
-  // Measured on 100,000 bench entries (2.9 MB raw): level 1 gives 3.5x in 25 ms, level 6 4.6x in
-  // 95 ms, level 9 4.7x in 590 ms. Built once, read by every sidecar (GETRANGE command time is
-  // ~0.2 µs per KB on this machine), so level 6; it runs off the event loop.
-  return deflateAsync(Buffer.concat(pages), { level: 6 });
+/**
+ * The published form: bucketed, digested, each bucket deflated (snapshot-chunks.ts). Measured on
+ * 100,000 bench entries (2.9 MB raw) as one stream: level 1 gives 3.5x in 25 ms, level 6 4.6x in
+ * 95 ms, level 9 4.7x in 590 ms. Built once, read by every sidecar (GETRANGE command time is
+ * ~0.2 µs per KB on this machine), so level 6, off the event loop.
+ */
+export function packSnapshot(pages: Buffer[], exact = false): Promise<Buffer> {
+  return packChunked(pages, exact);
 }
 
-/** Pages of a packed snapshot; rejects a truncated or corrupted one. */
-export async function unpackSnapshot(packed: Buffer): Promise<Buffer[]> {
-  return [await inflateAsync(packed)];
+/** Inflating on the event loop: let requests through every so many buckets. */
+const UNPACK_YIELD_EVERY = 256;
+
+/** Every bucket's entries; rejects a truncated or corrupted snapshot (length, index, digests). */
+export async function unpackSnapshot(packed: Buffer): Promise<{ pages: Buffer[]; base: SnapshotBase }> {
+  const index = parseIndex(packed, packed.length);
+  const chunks = packed.subarray(index.headerBytes);
+  return { pages: await unpackBuckets(index, chunks, allBuckets(index)), base: { index, chunks } };
+}
+
+function allBuckets(index: ChunkIndex): number[] {
+  return Array.from({ length: index.buckets }, (_, b) => b);
+}
+
+async function unpackBuckets(index: ChunkIndex, chunks: Buffer, buckets: number[], chunkOf = (b: number) => chunks.subarray(...chunkSpan(index, b))): Promise<Buffer[]> {
+  const out: Buffer[] = [];
+  for (let i = 0; i < buckets.length; i++) {
+    if (i % UNPACK_YIELD_EVERY === UNPACK_YIELD_EVERY - 1) await new Promise((r) => setImmediate(r));
+    const b = buckets[i] as number;
+    const raw = unpackChunk(index, b, chunkOf(b));
+    if (raw.length > 0) out.push(raw);
+  }
+  return out;
 }
 
 /** Writes the packed snapshot in windows; SETRANGE makes a retried window harmless. */
@@ -202,6 +235,8 @@ export async function freshSnapshot(
    * read can use the snapshot the first call was waiting for instead of needing a newer build.
    */
   since: { after: string } = { after: '' },
+  /** The snapshot the caller's mirror was built from: only the buckets changed since are read. */
+  base?: SnapshotBase,
 ): Promise<LoadedSnapshot> {
   const live = () => alive() && conn.status === 'ready';
   const waiter = typeof waiting === 'function' ? timerWaiter(waiting) : waiting;
@@ -217,7 +252,7 @@ export async function freshSnapshot(
     since.after = afterUs;
     const offsetMs = Date.now() - Number(nowUs) / 1000;
     if (state === 'ok') {
-      const read = await readPublished(conn, meta, offsetMs);
+      const read = await readPublished(conn, meta, offsetMs, base);
       if (read !== undefined) return read;
       // Unreadable (truncated, corrupted, or replaced and expired meanwhile): unpublish it unless
       // it was replaced, so this poll or the next builds a fresh one instead of reading it again.
@@ -239,14 +274,17 @@ export async function freshSnapshot(
         throw err;
       }
       // Publishing is an optimisation for the others: this sidecar has what it needs either way.
+      let packed: Buffer | undefined;
       try {
-        const packed = await packSnapshot(built.pages);
+        packed = await packSnapshot(built.pages, built.exact);
         await writePacked(conn, staging, packed);
         await publish.run(conn, [keys.meta, keys.lease, staging], [meta, built.startedUs.toFixed(0), built.entries, leaseId, GRACE_MS, packed.length]);
       } catch {
         await release();
       }
-      return built;
+      if (packed === undefined) return built;
+      const index = parseIndex(packed, packed.length);
+      return { ...built, base: { index, chunks: packed.subarray(index.headerBytes) } };
     }
     // Someone else is building: wait for the publish, or poll with jitter (a fleet polling in step would arrive together).
     await waiter.wait();
@@ -286,24 +324,110 @@ async function gather(conn: Redis, keys: SnapshotKeys, live: () => boolean): Pro
   }
 }
 
-async function readPublished(conn: Redis, meta: string, offsetMs: number): Promise<LoadedSnapshot | undefined> {
+/** Bytes [from, to) of the stored snapshot in READ_WINDOW windows; undefined if it is shorter. */
+async function readRange(conn: Redis, key: string, from: number, to: number, count?: { bytes: number }): Promise<Buffer | undefined> {
+  const parts: Buffer[] = [];
+  for (let at = from; at < to; at += READ_WINDOW) {
+    const end = Math.min(to, at + READ_WINDOW) - 1;
+    const part = await retrying(conn, () => conn.getrangeBuffer(key, at, end));
+    if (count) count.bytes += part.length;
+    if (part.length !== end - at + 1) return undefined;
+    parts.push(part);
+  }
+  return Buffer.concat(parts);
+}
+
+/** Changed chunks closer than this are read in one range: a few bytes more beat another command. */
+const MERGE_GAP = 2048;
+
+/**
+ * The published snapshot. With a comparable base, only the header and the chunks whose digest
+ * changed are read, and the result says what to remove and add; otherwise all of it.
+ */
+async function readPublished(conn: Redis, meta: string, offsetMs: number, base?: SnapshotBase): Promise<LoadedSnapshot | undefined> {
+  try {
+    return await readPublishedOrThrow(conn, meta, offsetMs, base);
+  } catch (err) {
+    // A failed read (timeout, lost connection, refused command) fails the resync; only a
+    // snapshot that is not what its meta says is unpublished.
+    if (err instanceof Unreadable) return undefined;
+    throw err;
+  }
+}
+
+/** A snapshot whose index, chunks or digests do not hold together (see parsed). */
+class Unreadable extends Error {}
+
+async function readPublishedOrThrow(conn: Redis, meta: string, offsetMs: number, base?: SnapshotBase): Promise<LoadedSnapshot | undefined> {
   const m = /^\S+ \d+ (\d+) (\d+) (.+)$/.exec(meta);
   if (m === null) return undefined;
   const entries = Number(m[1]);
   const bytes = Number(m[2]);
   const key = m[3] as string;
+  const count = { bytes: 0 };
+  // With a base, the header alone comes first (its size follows from the entry count, which the
+  // index then confirms): reading a whole first window would fetch chunks that may be unchanged.
+  const firstBytes = base === undefined ? READ_WINDOW : headerBytes(bucketsFor(entries));
+  const first = await readRange(conn, key, 0, Math.min(bytes, firstBytes), count);
+  if (first === undefined || first.length < 16) return undefined;
+  const headBytes = headerBytes(first.readUInt32BE(8));
+  if (headBytes > bytes) return undefined;
+  const rest = headBytes > first.length ? await readRange(conn, key, first.length, headBytes, count) : Buffer.alloc(0);
+  if (rest === undefined) return undefined;
+  const index = await parsed(() => parseIndex(Buffer.concat([first, rest]), bytes));
+  const changed = base === undefined ? undefined : changedBuckets(base.index, index);
+  if (base === undefined || changed === undefined) {
+    const whole = await readRange(conn, key, Math.max(first.length, headBytes), bytes, count);
+    if (whole === undefined) return undefined;
+    const packed = Buffer.concat([first, rest, whole]);
+    const { pages, base: next } = await parsed(() => unpackSnapshot(packed));
+    return { pages, offsetMs, source: 'shared', entries, base: next, bytesRead: count.bytes };
+  }
+  const fresh = await readChunks(conn, key, index, changed, count);
+  if (fresh === undefined) return undefined;
+  const pages = await parsed(() => unpackBuckets(index, Buffer.alloc(0), changed, (b) => fresh.get(b) as Buffer));
+  const removed = await unpackBuckets(base.index, base.chunks, changed);
+  // The unchanged buckets hold the same entries as the base's, so the base's chunks stand in.
   const parts: Buffer[] = [];
-  for (let at = 0; at < bytes; at += READ_WINDOW) {
-    const end = Math.min(bytes, at + READ_WINDOW) - 1;
-    const part = await retrying(conn, () => conn.getrangeBuffer(key, at, end));
-    if (part.length !== end - at + 1) return undefined;
-    parts.push(part);
-  }
+  for (let b = 0; b < index.buckets; b++) parts.push(fresh.get(b) ?? base.chunks.subarray(...chunkSpan(base.index, b)));
+  return { pages, removed, offsetMs, source: 'incremental', entries, base: { index: rebased(index, parts), chunks: Buffer.concat(parts) }, bytesRead: count.bytes };
+}
+
+async function parsed<T>(fn: () => T | Promise<T>): Promise<T> {
   try {
-    return { pages: await unpackSnapshot(Buffer.concat(parts)), offsetMs, source: 'shared', entries };
-  } catch {
-    return undefined;
+    return await fn();
+  } catch (err) {
+    throw new Unreadable((err as Error).message);
   }
+}
+
+/** The index of chunks reassembled from two snapshots: same digests, offsets of these chunks. */
+function rebased(index: ChunkIndex, parts: Buffer[]): ChunkIndex {
+  const ends = new Uint32Array(index.buckets);
+  let end = 0;
+  parts.forEach((p, b) => (ends[b] = end += p.length));
+  return { ...index, ends };
+}
+
+/** The deflated chunks of `buckets`, read in merged ranges. */
+async function readChunks(conn: Redis, key: string, index: ChunkIndex, buckets: number[], count: { bytes: number }): Promise<Map<number, Buffer> | undefined> {
+  const out = new Map<number, Buffer>();
+  let i = 0;
+  while (i < buckets.length) {
+    const startB = buckets[i] as number;
+    let endB = startB;
+    let j = i + 1;
+    while (j < buckets.length && chunkSpan(index, buckets[j] as number)[0] - chunkSpan(index, endB)[1] <= MERGE_GAP) endB = buckets[j++] as number;
+    const from = chunkSpan(index, startB)[0];
+    const range = await readRange(conn, key, index.headerBytes + from, index.headerBytes + chunkSpan(index, endB)[1], count);
+    if (range === undefined) return undefined;
+    for (let k = i; k < j; k++) {
+      const [s, e] = chunkSpan(index, buckets[k] as number);
+      out.set(buckets[k] as number, range.subarray(s - from, e - from));
+    }
+    i = j;
+  }
+  return out;
 }
 
 function readInt(buf: Buffer, at: number, stop: number): [number, number] {

@@ -23,6 +23,14 @@ describe('state benches', () => {
     expect(out).toMatch(/of which the 2 sidecars alone in a process each, as in a pod: n=20 p50=[\d.,]+ ms p99=[\d.,]+ ms/);
     expect(out).toMatch(/## Restart storm: .*all 4 back in sync/);
     expect(out).toMatch(/resyncs per sidecar since the cold start: [\d.]+ completed/);
+    // The writes made while the fleet was away reach it through the changed buckets alone: every
+    // sidecar that did not build is counted as incremental or whole, and at least one is incremental.
+    const caught = /100 writes made while the fleet was away; (\d+) sidecars caught up incrementally \(only the changed buckets\), (\d+) read the whole snapshot, (\d+) built one/.exec(out);
+    expect(caught).not.toBeNull();
+    const [incremental, whole, built] = caught!.slice(1).map(Number) as [number, number, number];
+    expect(incremental + whole + built).toBe(4);
+    expect(incremental).toBeGreaterThanOrEqual(1);
+    expect(out).toMatch(/catch-up transfer: 10,000 x [\d.,]+ KiB read per sidecar as measured/);
     expect(out).toMatch(/## Mirror memory .*entries in mirror: 2,000/);
     expect(out).toMatch(/steady state: [\d,]+ µs\/sidecar\/min x 10,000 = [\d.]+ % of one Redis core/);
   }, 180_000);

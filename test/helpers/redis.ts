@@ -56,6 +56,12 @@ export interface RedisProcess {
   restart(): Promise<void>;
   /** redis-cli against this server; resolves with stdout. */
   cli(...args: string[]): Promise<string>;
+  /**
+   * While this server is down: runs another redis-server with the same options and data directory
+   * on a free port, hands `write` a redis-cli for it, then shuts it down (saving as configured).
+   * So data changes while no client of this port can see them happen, as while a sidecar is away.
+   */
+  offline(write: (cli: (...args: string[]) => Promise<string>) => Promise<void>): Promise<void>;
 }
 
 export interface StartRedisOptions {
@@ -74,13 +80,16 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisPro
   const dir = mkdtempSync(join(tmpdir(), 'zt-redis-'));
   let proc: ChildProcess;
 
-  const launch = async () => {
-    const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...(opts.extraArgs ?? [])];
+  const spawnOn = async (on: number) => {
+    const args = ['--port', String(on), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...(opts.extraArgs ?? [])];
     const p = spawn('redis-server', args, { stdio: 'ignore' });
-    proc = p;
     live.add(p);
     p.once('exit', () => live.delete(p));
-    await waitFor(() => canConnect(port), 10_000, `redis-server on ${port}`);
+    await waitFor(() => canConnect(on), 10_000, `redis-server on ${on}`);
+    return p;
+  };
+  const launch = async () => {
+    proc = await spawnOn(port);
   };
 
   const exited = (p: ChildProcess) =>
@@ -118,6 +127,23 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisPro
     async cli(...args: string[]) {
       const { stdout } = await run('redis-cli', ['-p', String(port), ...args]);
       return stdout;
+    },
+    async offline(write) {
+      await exited(proc);
+      const on = await freePort();
+      const p = await spawnOn(on);
+      const cli = async (...args: string[]) => (await run('redis-cli', ['-p', String(on), ...args])).stdout;
+      try {
+        for (const until = Date.now() + 10_000; !(await cli('PING')).includes('PONG'); ) {
+          if (Date.now() > until) throw new Error('the offline redis-server is still loading after 10 s');
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        await write(cli);
+        await cli('SHUTDOWN');
+      } finally {
+        p.kill('SIGKILL');
+        await exited(p);
+      }
     },
   };
 }

@@ -9,7 +9,7 @@ import { waitFor } from '../helpers/server.js';
 const ACL = [
   'on', '>s3cret', 'resetchannels', '&__redis__:invalidate',
   '~zt:suspended_user:*', '~zt:blocked_ip:*', '~zt:blocked_cidr:*', '~zt:user_risk:*', '~zt:auth_failures:*', '~zt:security_alerts', '~zt:zt_mirror:*',
-  '+ping', '+info', '+scan', '+pttl', '+hget', '+get', '+subscribe',
+  '+ping', '+info', '+scan', '+pttl', '+pexpiretime', '+hget', '+get', '+subscribe',
   '+client|id', '+client|setname', '+client|tracking', '+client|trackinginfo',
   '+set', '+del', '+zadd', '+zremrangebyscore', '+zcard', '+pexpire', '+lpush', '+ltrim', '+expire', '+hset', '+persist', '+multi', '+exec',
   '+eval', '+evalsha', '+time', '+type', '+setrange', '+strlen', '+getrange',
@@ -22,6 +22,8 @@ describe('RedisStateStore with a least-privilege ACL user', () => {
   beforeAll(async () => {
     redis = await startRedis();
     await redis.cli('ACL', 'SETUSER', 'zt-authz', ...ACL);
+    // Listed before the first sync, so its snapshot reads a key (PEXPIRETIME) under the ACL.
+    await redis.cli('SET', 'zt:blocked_ip:198.51.100.1', 'true', 'EX', '600');
     const url = `redis://zt-authz:s3cret@127.0.0.1:${redis.port}`;
     ({ store, metrics } = await openStore(redisConfig(url, { remediation: { threshold: 2 } }, { key_prefix: 'zt:' })));
   });
@@ -42,6 +44,7 @@ describe('RedisStateStore with a least-privilege ACL user', () => {
     await store.setRisk('x', 0.5, 60);
     await store.suspendUser('y', 10, 'test');
     expect((await redis.cli('EXISTS', 'zt:blocked_ip:192.0.2.1')).trim()).toBe('1');
+    expect(store.ipBlocked('198.51.100.1', Date.now())).toBe('listed');
     expect((await redis.cli('ACL', 'LOG')).trim()).toBe('');
   });
 
