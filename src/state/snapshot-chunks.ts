@@ -147,8 +147,12 @@ function digest(raw: Buffer): Buffer {
   return createHash('sha256').update(raw).digest().subarray(0, DIGEST);
 }
 
-/** Buckets deflated between two yields to the event loop (a few ms of the builder's CPU). */
-const YIELD_EVERY = 64;
+/**
+ * Buckets deflated between two yields to the event loop: the pack runs on the builder's event
+ * loop, and 8 buckets are ~2,000-3,000 entries, a few ms, so the builder's own requests wait no
+ * longer than that.
+ */
+const YIELD_EVERY = 8;
 const LOCAL = 2 ** 21;
 
 /** Where the pack's entries are: parallel arrays indexed by entry number. */

@@ -172,7 +172,7 @@ export function snapshotKeys(prefix: string): SnapshotKeys {
  * The published form: bucketed, digested, each bucket deflated (snapshot-chunks.ts). Measured on
  * 100,000 bench entries (2.9 MB raw) as one stream: level 1 gives 3.5x in 25 ms, level 6 4.6x in
  * 95 ms, level 9 4.7x in 590 ms. Built once, read by every sidecar (GETRANGE command time is
- * ~0.2 µs per KB on this machine), so level 6, off the event loop.
+ * ~0.2 µs per KB on this machine), so level 6.
  */
 export function packSnapshot(pages: Buffer[], exact = false): Promise<Buffer> {
   return packChunked(pages, exact);
