@@ -151,6 +151,8 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
    */
   private base: SnapshotBase | undefined;
   private touched = new Set<string>();
+  /** Bumped whenever the base is set or dropped: a catch-up computed against an older one is void. */
+  private baseGen = 0;
   private pending = new Set<string>();
   private pendingScheduled = false;
   private timers: NodeJS.Timeout[] = [];
@@ -542,9 +544,14 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
       // A disruption meanwhile does not abandon the read (it is still a full one, enough to be
       // ready); it only keeps this resync from claiming sync, and the next one follows.
       const alive = () => !this.closed;
+      const baseGen = this.baseGen;
       const loaded: LoadedSnapshot[] = this.isCluster
         ? await Promise.all(channels.map((c) => scanNode(c.tracker, this.keys.prefix, alive)))
         : [await freshSnapshot(this.data as Redis, this.keys.prefix, this.snapKeys, alive, this.publishWaiter, this.leaseId, carry.since, this.base)];
+      // A FLUSH or the touched cap dropped the base while the read waited: the changed buckets
+      // were found against a base whose touched keys are gone, so they cannot be re-read. Fail
+      // before applying anything; the next attempt, with no base, reads everything.
+      if (loaded[0]?.removed !== undefined && this.baseGen !== baseGen) throw new Error('snapshot base dropped during the read');
       const decode = this.deps.decodeSnapshot ?? decodeInto;
       // A snapshot that fails to decode (or anything after this) must not be retried as is: the
       // next attempt waits for a newer one.
@@ -573,7 +580,9 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
       // The mirror now differs from the new base only at keys invalidated since this resync began
       // (the re-read below gives the others the value the base has, or they are invalidated too).
       this.base = only?.base;
+      this.baseGen++;
       this.touched = new Set(dirty);
+      if (this.touched.size > TOUCHED_MAX_KEYS) this.dropBase();
       replaced = true;
       unconfirmed = reread;
       // From here a failure must start over: a later attempt could apply the same snapshot again,
@@ -641,6 +650,7 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
 
   private dropBase(): void {
     this.base = undefined;
+    this.baseGen++;
     this.touched = new Set();
   }
 

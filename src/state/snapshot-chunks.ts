@@ -153,6 +153,8 @@ function digest(raw: Buffer): Buffer {
  * longer than that.
  */
 const YIELD_EVERY = 8;
+/** Scan pages (up to 250 keys each) walked between two yields in the passes before deflating. */
+const PAGES_PER_YIELD = 8;
 const LOCAL = 2 ** 21;
 
 /** Where the pack's entries are: parallel arrays indexed by entry number. */
@@ -203,14 +205,20 @@ function orderBucket(sp: Spans, group: Uint32Array, scratch: Float64Array, order
  * scratch arrays are allocated once per pack, not per bucket, for the builder's RSS.
  */
 export async function packChunked(pages: Buffer[], exact: boolean): Promise<Buffer> {
+  const breathe = () => new Promise((r) => setImmediate(r));
   let entries = 0;
-  for (const p of pages) forEachEntry(p, () => void entries++);
+  for (let pi = 0; pi < pages.length; pi++) {
+    if (pi % PAGES_PER_YIELD === PAGES_PER_YIELD - 1) await breathe();
+    forEachEntry(pages[pi] as Buffer, () => void entries++);
+  }
   const buckets = bucketsFor(entries);
   const mask = buckets - 1;
   const sp: Spans = { pages, page: new Uint32Array(entries), start: new Uint32Array(entries), end: new Uint32Array(entries), hash: new Uint32Array(entries) };
   const first = new Uint32Array(buckets + 1);
   let n = 0;
-  pages.forEach((p, pi) =>
+  for (let pi = 0; pi < pages.length; pi++) {
+    if (pi % PAGES_PER_YIELD === PAGES_PER_YIELD - 1) await breathe();
+    const p = pages[pi] as Buffer;
     forEachEntry(p, (kind, idAt, idEnd, s, e) => {
       const h = keyHash(p, kind, idAt, idEnd);
       sp.hash[n] = h;
@@ -219,8 +227,8 @@ export async function packChunked(pages: Buffer[], exact: boolean): Promise<Buff
       sp.end[n] = e;
       first[(h & mask) + 1]!++;
       n++;
-    }),
-  );
+    });
+  }
   let widest = 0;
   for (let b = 0; b < buckets; b++) {
     widest = Math.max(widest, first[b + 1] as number);
@@ -249,7 +257,7 @@ export async function packChunked(pages: Buffer[], exact: boolean): Promise<Buff
   const endsAt = FIXED + buckets * DIGEST;
   let offset = 0;
   for (let b = 0; b < buckets; b++) {
-    if (b % YIELD_EVERY === YIELD_EVERY - 1) await new Promise((r) => setImmediate(r));
+    if (b % YIELD_EVERY === YIELD_EVERY - 1) await breathe();
     const group = grouped.subarray(first[b] as number, first[b + 1] as number);
     orderBucket(sp, group, scratch, orderArea);
     let at = 0;

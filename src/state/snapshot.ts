@@ -375,8 +375,11 @@ async function readPublishedOrThrow(conn: Redis, meta: string, offsetMs: number,
   const rest = headBytes > first.length ? await readRange(conn, key, first.length, headBytes, count) : Buffer.alloc(0);
   if (rest === undefined) return undefined;
   const index = await parsed(() => parseIndex(Buffer.concat([first, rest]), bytes));
-  const changed = base === undefined ? undefined : changedBuckets(base.index, index);
-  if (base === undefined || changed === undefined) {
+  const changed = base === undefined ? undefined : worthReading(base.index, index);
+  // The base's own entries of those buckets, first: a base that does not unpack (it never should)
+  // means reading everything, not failing every resync on it.
+  const removed = base === undefined || changed === undefined ? undefined : await unpackBuckets(base.index, base.chunks, changed).catch(() => undefined);
+  if (base === undefined || changed === undefined || removed === undefined) {
     const whole = await readRange(conn, key, Math.max(first.length, headBytes), bytes, count);
     if (whole === undefined) return undefined;
     const packed = Buffer.concat([first, rest, whole]);
@@ -386,11 +389,23 @@ async function readPublishedOrThrow(conn: Redis, meta: string, offsetMs: number,
   const fresh = await readChunks(conn, key, index, changed, count);
   if (fresh === undefined) return undefined;
   const pages = await parsed(() => unpackBuckets(index, Buffer.alloc(0), changed, (b) => fresh.get(b) as Buffer));
-  const removed = await unpackBuckets(base.index, base.chunks, changed);
   // The unchanged buckets hold the same entries as the base's, so the base's chunks stand in.
   const parts: Buffer[] = [];
   for (let b = 0; b < index.buckets; b++) parts.push(fresh.get(b) ?? base.chunks.subarray(...chunkSpan(base.index, b)));
   return { pages, removed, offsetMs, source: 'incremental', entries, base: { index: rebased(index, parts), chunks: Buffer.concat(parts) }, bytesRead: count.bytes };
+}
+
+/**
+ * The changed buckets, unless they are most of the snapshot: then one full read is fewer round
+ * trips than scattered ranges, and replacing the lists is cheaper than removing and adding nearly
+ * every entry one by one on the live mirror.
+ */
+function worthReading(from: ChunkIndex, to: ChunkIndex): number[] | undefined {
+  const changed = changedBuckets(from, to);
+  if (changed === undefined) return undefined;
+  let bytes = 0;
+  for (const b of changed) bytes += chunkSpan(to, b)[1] - chunkSpan(to, b)[0];
+  return bytes > (to.ends[to.buckets - 1] ?? 0) / 2 ? undefined : changed;
 }
 
 async function parsed<T>(fn: () => T | Promise<T>): Promise<T> {
