@@ -95,6 +95,18 @@ export class IpTable {
     }
   }
 
+  /** Whether the key is present, expired or not: get() reads an expiry of 0 as absence. */
+  has(a: number, b = 0, c = 0, d = 0): boolean {
+    const { keys, exp, words } = this;
+    const mask = (1 << this.bits) - 1;
+    for (let i = this.slot(a, b, c, d); ; i = (i + 1) & mask) {
+      const e = exp[i] as number;
+      if (e === EMPTY) return false;
+      const k = i * words;
+      if (keys[k] === a && (words === 1 || (keys[k + 1] === b && keys[k + 2] === c && keys[k + 3] === d)) && e === e) return true;
+    }
+  }
+
   set(expiresAtMs: number, a: number, b = 0, c = 0, d = 0): void {
     const { keys, exp, words } = this;
     const mask = (1 << this.bits) - 1;

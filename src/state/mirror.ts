@@ -1,4 +1,4 @@
-import { formatV4, networkKey, parseCidr, parseIp, parseV4, type ParsedCidr, type ParsedIp } from '../ip.js';
+import { formatIp, formatV4, networkKey, parseCidr, parseIp, parseV4, type ParsedCidr, type ParsedIp } from '../ip.js';
 import { IdTable, IpTable } from './mirror-tables.js';
 
 /** Expiry time in ms since the epoch; Infinity for a key without TTL. */
@@ -118,26 +118,70 @@ class Lists implements MirrorBuilder {
     this.risk.set(sub, expiresAtMs, score);
   }
 
+  /**
+   * Addresses listed under more than one spelling (`1.2.3.4` and `::ffff:1.2.3.4`, `2001:DB8::1`
+   * and `2001:db8::1`): Redis holds a key per spelling, the table one slot per address, so for
+   * these the expiry of every spelling is kept and the slot holds the latest. Otherwise the entry
+   * written last would win, and deleting one spelling, or a shorter TTL on it, would unblock an
+   * address that another spelling still blocks. Empty unless a key is written in a form other
+   * than the canonical one, so the common path never touches it.
+   */
+  readonly spellings = new Map<string, Map<string, ExpiresAt>>();
+
   addBlockedIp(ip: string, expiresAtMs: ExpiresAt | undefined): void {
     // Dotted quads (most of a large list) without the parsed-address object: a resync of a
-    // million entries makes less garbage on the way.
+    // million entries makes less garbage on the way. A strict dotted quad is canonical text.
     const quad = parseV4(ip);
     if (quad !== undefined) {
-      if (expiresAtMs === undefined) this.v4.delete(quad);
-      else this.v4.set(expiresAtMs, quad);
+      if (this.spellings.size === 0 || !this.spellings.has(`4:${quad}`)) this.setV4(quad, expiresAtMs);
+      else this.spelled(`4:${quad}`, ip, ip, expiresAtMs, this.v4.has(quad) ? this.v4.get(quad) : undefined, (e) => this.setV4(quad, e));
       return;
     }
     const p = parseIp(ip);
     // A key that is not an IP can never match a client address.
     if (p === undefined) return;
+    const canonical = formatIp(p);
     if (p.v === 4) {
-      if (expiresAtMs === undefined) this.v4.delete(p.value);
-      else this.v4.set(expiresAtMs, p.value);
+      const key = `4:${p.value}`;
+      if (canonical === ip && !this.spellings.has(key)) this.setV4(p.value, expiresAtMs);
+      else this.spelled(key, ip, canonical, expiresAtMs, this.v4.has(p.value) ? this.v4.get(p.value) : undefined, (e) => this.setV4(p.value, e));
       return;
     }
     const [a, b, c, d] = v6Words(p.hex);
-    if (expiresAtMs === undefined) this.v6.delete(a, b, c, d);
-    else this.v6.set(expiresAtMs, a, b, c, d);
+    const setV6 = (e: ExpiresAt | undefined) => (e === undefined ? this.v6.delete(a, b, c, d) : this.v6.set(e, a, b, c, d));
+    const key = `6:${p.hex}`;
+    if (canonical === ip && !this.spellings.has(key)) setV6(expiresAtMs);
+    else this.spelled(key, ip, canonical, expiresAtMs, this.v6.has(a, b, c, d) ? this.v6.get(a, b, c, d) : undefined, setV6);
+  }
+
+  private setV4(quad: number, expiresAtMs: ExpiresAt | undefined): void {
+    if (expiresAtMs === undefined) this.v4.delete(quad);
+    else this.v4.set(expiresAtMs, quad);
+  }
+
+  /** `current`: the slot's expiry (undefined when absent), which before any other spelling was the canonical one's. */
+  private spelled(key: string, ip: string, canonical: string, expiresAtMs: ExpiresAt | undefined, current: ExpiresAt | undefined, slot: (e: ExpiresAt | undefined) => void): void {
+    let m = this.spellings.get(key);
+    if (m === undefined) {
+      m = new Map();
+      if (current !== undefined) m.set(canonical, current);
+      this.spellings.set(key, m);
+    }
+    if (expiresAtMs === undefined) m.delete(ip);
+    else m.set(ip, expiresAtMs);
+    let latest: ExpiresAt | undefined;
+    for (const e of m.values()) latest = latest === undefined || e > latest ? e : latest;
+    slot(latest);
+    if (m.size === 0 || (m.size === 1 && m.has(canonical))) this.spellings.delete(key);
+  }
+
+  sweepSpellings(nowMs: number): void {
+    for (const [key, m] of this.spellings) {
+      for (const [ip, e] of m) if (e <= nowMs) m.delete(ip);
+      // One spelling left is kept: if it is not the canonical one, a later canonical write must
+      // still see it.
+      if (m.size === 0) this.spellings.delete(key);
+    }
   }
 
   /** True when the CIDR set changed. */
@@ -237,6 +281,7 @@ export class Mirror implements StateMirror {
     l.risk.sweep(nowMs);
     l.v4.sweep(nowMs);
     l.v6.sweep(nowMs);
+    l.sweepSpellings(nowMs);
     for (const [k, [, exp]] of l.cidrs) {
       if (exp > nowMs) continue;
       l.cidrs.delete(k);

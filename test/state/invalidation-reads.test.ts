@@ -87,4 +87,34 @@ describe('re-reading invalidated keys in batches', () => {
     expect(store.synced).toBe(true);
     expect(await eventCount(metrics, 'resync')).toBe(resyncs);
   });
+
+  it('an address listed under two spellings stays blocked while either key holds it, through re-reads and a full resync', async () => {
+    // A marker in the same MULTI arrives in the same invalidation batch: seeing it means the batch landed.
+    let marks = 0;
+    const landed = async (m: ReturnType<Redis['multi']>) => {
+      const mark = `spelling-mark-${++marks}`;
+      await m.set(`suspended_user:${mark}`, 'true', 'EX', 600).exec();
+      await eventually(() => store.userSuspended(mark, Date.now()) === 'listed', 3000, `batch ${marks} applied`);
+    };
+    const hourLater = () => Date.now() + 3_600_000;
+    // Another tool writes the mapped form with a long TTL; the dotted one, shorter, comes last.
+    await landed(writer.multi().set('blocked_ip:::ffff:203.0.113.9', 'true', 'EX', 86_400).set('blocked_ip:203.0.113.9', 'true', 'EX', 60));
+    expect(store.ipBlocked('203.0.113.9', hourLater())).toBe('listed');
+    // Deleting one spelling leaves the other's block.
+    await landed(writer.multi().del('blocked_ip:203.0.113.9'));
+    expect(store.ipBlocked('203.0.113.9', Date.now())).toBe('listed');
+    expect(store.ipBlocked('203.0.113.9', hourLater())).toBe('listed');
+    // A sidecar that starts now reads both spellings from the snapshot, the short one last in its bucket.
+    await writer.set('blocked_ip:203.0.113.9', 'true', 'EX', 60);
+    const fresh = (await openStore(redisConfig(redis.url))).store as RedisStateStore;
+    try {
+      await eventually(() => fresh.synced, 5000, 'second sidecar in sync');
+      expect(fresh.ipBlocked('203.0.113.9', hourLater())).toBe('listed');
+    } finally {
+      await fresh.close();
+    }
+    // Both gone: clear.
+    await landed(writer.multi().del('blocked_ip:::ffff:203.0.113.9').del('blocked_ip:203.0.113.9'));
+    expect(store.ipBlocked('203.0.113.9', Date.now())).toBe('clear');
+  });
 });

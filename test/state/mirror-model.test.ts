@@ -57,11 +57,21 @@ class Model {
   cidrs = new Map<string, [ParsedCidr, number]>();
   risk = new Map<string, RiskEntry>();
 
+  /** Per address (canonical text): the latest expiry of any of its spellings. */
+  byAddress(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const [spelling, e] of this.ips) {
+      const key = canonicalIp(spelling) as string;
+      out.set(key, Math.max(out.get(key) ?? -Infinity, e));
+    }
+    return out;
+  }
+
+  /** By spelling, as Redis holds them: an address is blocked while any of its spellings is. */
   setIp(text: string, e: number | undefined): void {
-    const key = canonicalIp(text);
-    if (key === undefined) return;
-    if (e === undefined) this.ips.delete(key);
-    else this.ips.set(key, e);
+    if (canonicalIp(text) === undefined) return;
+    if (e === undefined) this.ips.delete(text);
+    else this.ips.set(text, e);
   }
 
   setCidr(text: string, e: number | undefined): void {
@@ -76,7 +86,7 @@ class Model {
   blocked(text: string, t: number): boolean {
     const key = canonicalIp(text);
     if (key === undefined) return false;
-    if ((this.ips.get(key) ?? -Infinity) > t) return true;
+    for (const [spelling, e] of this.ips) if (e > t && canonicalIp(spelling) === key) return true;
     const p = parseIp(text)!;
     for (const [c, e] of this.cidrs.values()) if (c.v === p.v && e > t && networkKey(p, c.prefix) === c.key) return true;
     return false;
@@ -148,7 +158,7 @@ describe('compact Mirror against a Map model (property)', () => {
         const model = new Model();
         for (const o of ops) {
           apply(m, model, o);
-          expect(m.counts()).toEqual({ suspended: model.suspended.size, blockedIps: model.ips.size, blockedCidrs: model.cidrs.size, risk: model.risk.size });
+          expect(m.counts()).toEqual({ suspended: model.suspended.size, blockedIps: model.byAddress().size, blockedCidrs: model.cidrs.size, risk: model.risk.size });
         }
         // Every key, under every spelling, after the sequence.
         for (const t of [0, 7, 49, 50, 99, 100, 1e15]) {
@@ -158,7 +168,7 @@ describe('compact Mirror against a Map model (property)', () => {
         const listed = m.list(listAt, 1000);
         const live = <V>(rows: Iterable<[string, V]>, e: (v: V) => number) => [...rows].filter(([, v]) => e(v) > listAt);
         expect([...listed.suspended].sort(byId)).toEqual(live(model.suspended, (e) => e).map(([id, e]) => ({ id, ttl_s: ttl(e, listAt) })).sort(byId));
-        expect([...listed.blocked_ips].sort(byId)).toEqual(live(model.ips, (e) => e).map(([id, e]) => ({ id: listedIpText(id), ttl_s: ttl(e, listAt) })).sort(byId));
+        expect([...listed.blocked_ips].sort(byId)).toEqual(live(model.byAddress(), (e) => e).map(([id, e]) => ({ id: listedIpText(id), ttl_s: ttl(e, listAt) })).sort(byId));
         expect([...listed.blocked_cidrs].sort(byId)).toEqual(live(model.cidrs, ([, e]) => e).map(([id, [, e]]) => ({ id, ttl_s: ttl(e, listAt) })).sort(byId));
         expect([...listed.risk].sort(byId)).toEqual(live(model.risk, (r) => r.expiresAtMs).map(([id, r]) => ({ id, ttl_s: ttl(r.expiresAtMs, listAt), score: r.score })).sort(byId));
         // Users keep Map order: oldest write first, as before.
