@@ -95,7 +95,7 @@ export class IpTable {
     }
   }
 
-  /** Whether the key is present, expired or not: get() reads an expiry of 0 as absence. */
+  /** Whether the key is present, expired or not: get() returns -Infinity for an absent key and for one stored with 0. */
   has(a: number, b = 0, c = 0, d = 0): boolean {
     const { keys, exp, words } = this;
     const mask = (1 << this.bits) - 1;
