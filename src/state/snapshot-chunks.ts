@@ -7,7 +7,7 @@ import { parseIp } from '../ip.js';
  * digested and deflated one by one, so a sidecar that already holds an earlier snapshot reads
  * only the buckets whose digest changed: after a Redis restart or failover, a fleet re-reads the
  * few buckets the outage's writes touched instead of every copy of the whole list (at 1,000,000
- * entries and 10,000 sidecars, 75 GB from one Redis).
+ * entries and 10,000 sidecars, 70 GiB from one Redis; measured, ~9 GiB instead).
  *
  * Layout: "ZTC1", u8 flags (1: expiries exact), u8 reserved x3, u32 buckets, u32 entries, then
  * per bucket a 16-byte digest (SHA-256 of its sorted raw entries, truncated), then per bucket the
@@ -41,7 +41,7 @@ export interface ChunkIndex {
   readonly headerBytes: number;
 }
 
-/** What a sidecar keeps of the snapshot its mirror was built from: ~7.5 B per entry. */
+/** What a sidecar keeps of the snapshot its mirror was built from: ~8.5 B per entry at 1,000,000. */
 export interface SnapshotBase {
   readonly index: ChunkIndex;
   readonly chunks: Buffer;
@@ -70,21 +70,20 @@ function keyHash(buf: Buffer, kind: number, idAt: number, idEnd: number): number
   let h = FNV_OFFSET ^ kind;
   if (kind === KIND_IP) {
     const v4 = dottedQuad(buf, idAt, idEnd);
-    if (v4 !== undefined) {
-      for (let s = 24; s >= 0; s -= 8) h = Math.imul(h ^ ((v4 >>> s) & 0xff), FNV_PRIME);
-      return h >>> 0;
-    }
+    if (v4 !== undefined) return hashV4(h, v4);
     const ip = parseIp(buf.toString('latin1', idAt, idEnd));
-    if (ip?.v === 4) {
-      for (let s = 24; s >= 0; s -= 8) h = Math.imul(h ^ ((ip.value >>> s) & 0xff), FNV_PRIME);
-      return h >>> 0;
-    }
+    if (ip?.v === 4) return hashV4(h, ip.value);
     if (ip !== undefined) {
       for (let i = 0; i < ip.hex.length; i++) h = Math.imul(h ^ ip.hex.charCodeAt(i), FNV_PRIME);
       return h >>> 0;
     }
   }
   for (let i = idAt; i < idEnd; i++) h = Math.imul(h ^ (buf[i] as number), FNV_PRIME);
+  return h >>> 0;
+}
+
+function hashV4(h: number, value: number): number {
+  for (let s = 24; s >= 0; s -= 8) h = Math.imul(h ^ ((value >>> s) & 0xff), FNV_PRIME);
   return h >>> 0;
 }
 
