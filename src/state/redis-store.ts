@@ -14,6 +14,7 @@ import { dataPersistence, mayConfigGet, PERSISTENCE_MODES, type PersistenceMode 
 import { WakeablePublishWaiter } from './publish-waiter.js';
 import { RedisRemediator, type SecurityAlert } from './remediation.js';
 import { decodePages, freshSnapshot, scanNode, snapshotKeys, type LoadedSnapshot, type SnapshotBase, type SnapshotKeys, type SnapshotSink } from './snapshot.js';
+import { SnapshotKeeper } from './snapshot-keeper.js';
 import { TrackingChannel } from './tracking-channel.js';
 import { MirroredStateView, type ListName } from './view.js';
 
@@ -132,6 +133,8 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
   lastSnapshotSource: 'shared' | 'built' | 'incremental' | undefined;
   /** Bytes of the published snapshot the last resync read (0 when it built its own). */
   lastSnapshotBytes = 0;
+  /** Keys from a keeper's log the last resync re-read; undefined when its snapshot began after it did. */
+  lastLogKeys: number | undefined;
   private resyncAgain = false;
   /** Keys invalidated while a resync runs: re-read after its snapshot is applied. */
   private dirty: Set<string> | undefined;
@@ -151,6 +154,8 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
    */
   private base: SnapshotBase | undefined;
   private touched = new Set<string>();
+  /** Keeps the snapshot this sidecar built and published usable for later resyncs (snapshot-keeper.ts). */
+  private keeper: SnapshotKeeper | undefined;
   /** Bumped whenever the base is set or dropped: a catch-up computed against an older one is void. */
   private baseGen = 0;
   private pending = new Set<string>();
@@ -262,6 +267,8 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
     clearTimeout(this.persistenceRetry);
     for (const t of this.timers) clearTimeout(t);
     await this.remediator.close();
+    // Withdrawn before the connection goes (bounded by the command timeout), so readers build at once.
+    await this.keeper?.stop('closing');
     for (const c of this.channels.values()) c.close();
     this.data.disconnect();
     this.deps.metrics.stateConnected.set(0);
@@ -489,6 +496,7 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
       }
       this.pending.add(k);
       this.dirty?.add(k);
+      this.keeper?.record(k);
       listed++;
     }
     if (listed === 0 || this.pendingScheduled) return;
@@ -556,8 +564,13 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
       // A snapshot that fails to decode (or anything after this) must not be retried as is: the
       // next attempt waits for a newer one.
       loadedSnapshot = true;
-      const reread = new Set(dirty);
       const only = loaded.length === 1 ? loaded[0] : undefined;
+      // Built here, with tracking on throughout: keep it usable for the resyncs that follow.
+      if (only?.published !== undefined && epoch === this.epoch) this.keep(only.published, dirty);
+      // A snapshot begun before this resync: the keys written since it began are re-read, and
+      // the mirror differs from the new base there (they join `touched` below).
+      for (const k of only?.logKeys ?? []) dirty.add(k);
+      const reread = new Set(dirty);
       if (only?.removed !== undefined) {
         // The base's entries of the changed buckets out, the new ones in, in one synchronous step
         // (no request sees a bucket half replaced); then every key changed since the base is
@@ -577,6 +590,7 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
       }
       this.lastSnapshotSource = only?.source ?? loaded[0]?.source;
       this.lastSnapshotBytes = loaded.reduce((n, l) => n + (l.bytesRead ?? 0), 0);
+      this.lastLogKeys = only?.logKeys?.length;
       // The mirror now differs from the new base only at keys invalidated since this resync began
       // (the re-read below gives the others the value the base has, or they are invalidated too).
       this.base = only?.base;
@@ -652,6 +666,25 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
     this.base = undefined;
     this.baseGen++;
     this.touched = new Set();
+  }
+
+  private keep(snapshot: string, since: Set<string>): void {
+    void this.keeper?.stop('replaced by a newer build');
+    const epoch = this.epoch;
+    const channel = this.channels.get('standalone');
+    if (channel === undefined) return;
+    this.keeper = new SnapshotKeeper(snapshot, since, {
+      conn: this.data as Redis,
+      keys: this.snapKeys,
+      barrier: () => channel.barrier(),
+      intact: () => !this.closed && this.epoch === epoch && channel.isHealthy(),
+      onStop: (why) => this.deps.logger.debug({ why }, 'state: snapshot keeper stopped'),
+    });
+  }
+
+  /** Keys logged by the snapshot keeper this sidecar runs, if any (benches and tests). */
+  get keeperLogged(): number | undefined {
+    return this.keeper?.active === true ? this.keeper.size : undefined;
   }
 
   /**

@@ -67,13 +67,20 @@ return {r[1], string.format('%.0f', nowUs), table.concat(out), exact and '1' or 
 `;
 
 /**
- * KEYS: meta, lease, arrival. ARGV: after (server µs, '' = now: a resync's first poll), lease id,
- * lease ms. A first poll also records its time under the arrival key, so a builder can wait for
- * a wave of resyncs to arrive before it starts (see gather() in snapshot.ts).
- * Returns {state, serverNowUs, after, meta}: 'ok' with the meta ("<run> <startUs> <entries> <bytes>
- * <key>") when the stored snapshot was built on this server run and started after \`after\`; else
- * 'build' (the caller now holds the lease; meta is the run id) or 'wait'. INFO is only read when a
- * candidate is found or a build starts, so the polls of waiting sidecars stay cheap.
+ * KEYS: meta, lease, arrival, log watermark. ARGV: after (server µs, '' = now: a resync's first
+ * poll), lease id, lease ms, '1' to accept a logged catch-up. A first poll also records its time
+ * under the arrival key, so a builder can wait for a wave of resyncs to arrive before it starts
+ * (see gather() in snapshot.ts) and the snapshot's keeper knows when to advance its watermark.
+ * Returns {state, serverNowUs, after, meta, log}:
+ * - 'ok' with the meta ("<run> <startUs> <entries> <bytes> <key>") when the stored snapshot was
+ *   built on this server run and started after \`after\`;
+ * - 'log' with the meta and "<length> <log key>" when it started earlier but its keeper's watermark
+ *   is past \`after\`: that snapshot plus a re-read of the log's first <length> keys is as good
+ *   (see snapshot-keeper.ts);
+ * - 'logwait' when a keeper serves that snapshot but has not reached \`after\` yet;
+ * - else 'build' (the caller now holds the lease; meta is the run id) or 'wait'.
+ * INFO is only read when a candidate is found or a build starts, so the polls of waiting sidecars
+ * stay cheap.
  */
 export const FETCH_OR_LEASE = `
 local t = redis.call('TIME')
@@ -83,18 +90,60 @@ local fmt = function(n) return string.format('%.0f', n) end
 if ARGV[1] == '' then redis.call('SET', KEYS[3], fmt(now), 'PX', 10000) end
 local meta = redis.call('GET', KEYS[1])
 if meta then
-  local mrun, mstart = string.match(meta, '^(%w+) (%d+)')
-  if mstart and tonumber(mstart) > after then
+  local mrun, mstart, mkey = string.match(meta, '^(%w+) (%d+) %d+ %d+ (.+)$')
+  local state, log
+  if mstart and tonumber(mstart) > after then state = 'ok'
+  elseif mkey and ARGV[4] == '1' then
+    local lw = redis.call('GET', KEYS[4])
+    if lw then
+      local lsnap, lus, llen, lkey = string.match(lw, '^(%S+) (%d+) (%d+) (%S+)$')
+      if lus and lsnap == mkey then
+        if tonumber(lus) > after then state = 'log' log = llen .. ' ' .. lkey else state = 'logwait' end
+      end
+    end
+  end
+  if state then
     local run = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)') or ''
-    if mrun == run then return {'ok', fmt(now), fmt(after), meta} end
+    if mrun == run then
+      if state == 'logwait' then return {'logwait', fmt(now), fmt(after), '', ''} end
+      return {state, fmt(now), fmt(after), meta, log or ''}
+    end
   end
 end
 -- Already ours: a retry of a call whose reply was lost.
 if redis.call('GET', KEYS[2]) == ARGV[2] or redis.call('SET', KEYS[2], ARGV[2], 'NX', 'PX', ARGV[3]) then
   local run = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)') or ''
-  return {'build', fmt(now), fmt(after), run}
+  return {'build', fmt(now), fmt(after), run, ''}
 end
-return {'wait', fmt(now), fmt(after), ''}
+return {'wait', fmt(now), fmt(after), '', ''}
+`;
+
+/**
+ * KEYS: meta, log watermark, log. ARGV: snapshot key, watermark (server µs, '' = keep it), log
+ * ttl ms, watermark ttl ms, keys to append... Appends to the snapshot's log and, with a
+ * watermark, publishes "<snapshot key> <watermark> <log length> <log key>", only while the meta
+ * still names this keeper's snapshot. Returns 1, or 0 when the keeper should stop.
+ */
+export const KEEP = `
+local meta = redis.call('GET', KEYS[1])
+if not meta or string.match(meta, '^%S+ %d+ %d+ %d+ (.+)$') ~= ARGV[1] then return 0 end
+local n
+if #ARGV > 4 then n = redis.call('RPUSH', KEYS[3], unpack(ARGV, 5)) else n = redis.call('LLEN', KEYS[3]) end
+if n > 0 then redis.call('PEXPIRE', KEYS[3], ARGV[3]) end
+if ARGV[2] ~= '' then
+  redis.call('SET', KEYS[2], ARGV[1] .. ' ' .. ARGV[2] .. ' ' .. n .. ' ' .. KEYS[3], 'PX', ARGV[4])
+else
+  local lw = redis.call('GET', KEYS[2])
+  if lw and string.sub(lw, 1, #ARGV[1] + 1) == ARGV[1] .. ' ' then redis.call('PEXPIRE', KEYS[2], ARGV[4]) end
+end
+return 1
+`;
+
+/** KEYS: log watermark. ARGV: snapshot key. A stopping keeper withdraws its watermark (not a successor's). */
+export const UNKEEP = `
+local lw = redis.call('GET', KEYS[1])
+if lw and string.sub(lw, 1, #ARGV[1] + 1) == ARGV[1] .. ' ' then redis.call('DEL', KEYS[1]) return 1 end
+return 0
 `;
 
 /**

@@ -1,8 +1,9 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { ListKind } from './keys.js';
 import { timerWaiter, type PublishWaiter } from './publish-waiter.js';
 import { bucketsFor, changedBuckets, chunkSpan, headerBytes, packChunked, parseIndex, unpackChunk, type ChunkIndex, type SnapshotBase } from './snapshot-chunks.js';
+import { Script } from './lua-script.js';
 import { DROP, FETCH_OR_LEASE, PUBLISH, SCAN_STEP } from './snapshot-scripts.js';
 
 export type { SnapshotBase } from './snapshot-chunks.js';
@@ -75,23 +76,13 @@ export interface LoadedSnapshot {
   readonly base?: SnapshotBase;
   /** Bytes of the published snapshot read from Redis (shared and incremental). */
   readonly bytesRead?: number;
-}
-
-class Script {
-  private readonly sha: string;
-  constructor(private readonly lua: string) {
-    this.sha = createHash('sha1').update(lua).digest('hex');
-  }
-
-  /** EVALSHA, loading the script with EVAL when the server does not know it (first use, restart). */
-  async run(conn: Redis, keys: string[], args: (string | number)[]): Promise<unknown> {
-    try {
-      return await conn.callBuffer('EVALSHA', this.sha, keys.length, ...keys, ...args);
-    } catch (err) {
-      if (!/NOSCRIPT/.test((err as Error).message)) throw err;
-      return conn.callBuffer('EVAL', this.lua, keys.length, ...keys, ...args);
-    }
-  }
+  /**
+   * A snapshot begun before the caller's resync comes with its keeper's log: every key written
+   * since the snapshot began, up to the caller's start, which the caller must re-read.
+   */
+  readonly logKeys?: string[];
+  /** Built here and published under this key: the caller may keep its log (snapshot-keeper.ts). */
+  readonly published?: string;
 }
 
 const scanStep = new Script(SCAN_STEP);
@@ -151,7 +142,10 @@ export interface SnapshotKeys {
   readonly lease: string;
   /** Server µs of the latest resync's first poll (see gather). */
   readonly arrival: string;
+  /** The keeper's "<snapshot key> <watermark µs> <log length> <log key>" (snapshot-keeper.ts). */
+  readonly logWatermark: string;
   staging(id: string): string;
+  log(id: string): string;
 }
 
 /**
@@ -164,7 +158,9 @@ export function snapshotKeys(prefix: string): SnapshotKeys {
     meta: `${prefix}zt_mirror:cmeta`,
     lease: `${prefix}zt_mirror:lease`,
     arrival: `${prefix}zt_mirror:zarrival`,
+    logWatermark: `${prefix}zt_mirror:clogw`,
     staging: (id) => `${prefix}zt_mirror:csnap:${id}`,
+    log: (id) => `${prefix}zt_mirror:clog:${id}`,
   };
 }
 
@@ -242,15 +238,33 @@ export async function freshSnapshot(
   const waiter = typeof waiting === 'function' ? timerWaiter(waiting) : waiting;
   let after = since.after;
   const waitUntil = Date.now() + WAIT_BOUND_MS;
+  /** Until a keeper fails to reach `after` in time (or its log is gone): then only a fresh snapshot. */
+  let logUntil = Date.now() + LOG_WAIT_MS;
   for (;;) {
     if (!live()) throw new Error('connection lost while waiting for a snapshot');
     if (Date.now() > waitUntil) throw new Error('no snapshot within the bound');
-    const args = [after, leaseId, LEASE_MS];
+    const args = [after, leaseId, LEASE_MS, Date.now() < logUntil ? '1' : '0'];
     waiter.arm();
-    const [state, nowUs, afterUs, meta] = ((await retrying(conn, () => fetchOrLease.run(conn, [keys.meta, keys.lease, keys.arrival], args))) as Buffer[]).map(text) as [string, string, string, string];
+    const [state, nowUs, afterUs, meta, log] = ((await retrying(conn, () => fetchOrLease.run(conn, [keys.meta, keys.lease, keys.arrival, keys.logWatermark], args))) as Buffer[]).map(text) as [string, string, string, string, string];
     after = afterUs;
     since.after = afterUs;
     const offsetMs = Date.now() - Number(nowUs) / 1000;
+    if (state === 'log') {
+      // The log first: it is what may expire soonest once its keeper stops.
+      const logKeys = await readLog(conn, log);
+      if (logKeys === undefined) {
+        logUntil = 0;
+        continue;
+      }
+      const read = await readPublished(conn, meta, offsetMs, base);
+      if (read !== undefined) return { ...read, logKeys };
+      await retrying(conn, () => drop.run(conn, [keys.meta], [meta]));
+      continue;
+    }
+    if (state === 'logwait') {
+      await new Promise((r) => setTimeout(r, LOG_POLL_MS + Math.random() * LOG_POLL_MS).unref());
+      continue;
+    }
     if (state === 'ok') {
       const read = await readPublished(conn, meta, offsetMs, base);
       if (read !== undefined) return read;
@@ -275,20 +289,47 @@ export async function freshSnapshot(
       }
       // Publishing is an optimisation for the others: this sidecar has what it needs either way.
       let packed: Buffer | undefined;
+      let published: string | undefined;
       try {
         packed = await packSnapshot(built.pages, built.exact);
         await writePacked(conn, staging, packed);
-        await publish.run(conn, [keys.meta, keys.lease, staging], [meta, built.startedUs.toFixed(0), built.entries, leaseId, GRACE_MS, packed.length]);
+        const done = await publish.run(conn, [keys.meta, keys.lease, staging], [meta, built.startedUs.toFixed(0), built.entries, leaseId, GRACE_MS, packed.length]);
+        if (Number(done) === 1) published = staging;
       } catch {
         await release();
       }
       if (packed === undefined) return built;
       const index = parseIndex(packed, packed.length);
-      return { ...built, base: { index, chunks: packed.subarray(index.headerBytes) } };
+      return { ...built, base: { index, chunks: packed.subarray(index.headerBytes) }, ...(published === undefined ? {} : { published }) };
     }
     // Someone else is building: wait for the publish, or poll with jitter (a fleet polling in step would arrive together).
     await waiter.wait();
   }
+}
+
+/**
+ * How long a resync waits for a keeper to reach its start before it asks for a fresh snapshot.
+ * A live keeper answers within a tick and a round trip or two (snapshot-keeper.ts).
+ */
+const LOG_WAIT_MS = 2_000;
+/** Polls while a keeper catches up: it looks every 50 ms, so ~a tick later the watermark is past. */
+const LOG_POLL_MS = 60;
+/** Log entries per LRANGE, so one reply stays small. */
+const LOG_READ_PAGE = 1000;
+
+/** The first <length> keys of the log ("<length> <log key>"); undefined if it holds fewer. */
+async function readLog(conn: Redis, log: string): Promise<string[] | undefined> {
+  const m = /^(\d+) (\S+)$/.exec(log);
+  if (m === null) return undefined;
+  const length = Number(m[1]);
+  const key = m[2] as string;
+  const out: string[] = [];
+  for (let at = 0; at < length; at += LOG_READ_PAGE) {
+    const page = await retrying(conn, () => conn.lrange(key, at, Math.min(length, at + LOG_READ_PAGE) - 1));
+    if (page.length !== Math.min(LOG_READ_PAGE, length - at)) return undefined;
+    out.push(...page);
+  }
+  return out;
 }
 
 /** A build starts once no resync has arrived for this long... */

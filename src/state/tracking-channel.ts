@@ -195,6 +195,25 @@ export class TrackingChannel {
     }
   }
 
+  /**
+   * True once every invalidation Redis queued for this channel before the PING was executed has
+   * been handed to onInvalidate: replies and pushes on the subscriber arrive in the order Redis
+   * queued them, and ioredis emits a push before it resolves a later reply. False if tracking was
+   * not on throughout (a PONG on a newer subscriber says nothing of the old one's queue).
+   */
+  async barrier(): Promise<boolean> {
+    const gen = this.generation;
+    const subGen = this.subGeneration;
+    const onCount = this.trackingOnCount;
+    if (!this.healthy || this.closed) return false;
+    try {
+      await this.sub.ping();
+    } catch {
+      return false;
+    }
+    return this.healthy && !this.closed && gen === this.generation && subGen === this.subGeneration && onCount === this.trackingOnCount;
+  }
+
   close(): void {
     this.closed = true;
     this.healthy = false;

@@ -12,7 +12,7 @@ const ACL = [
   '+ping', '+info', '+scan', '+pttl', '+pexpiretime', '+hget', '+get', '+subscribe',
   '+client|id', '+client|setname', '+client|tracking', '+client|trackinginfo',
   '+set', '+del', '+zadd', '+zremrangebyscore', '+zcard', '+pexpire', '+lpush', '+ltrim', '+expire', '+hset', '+persist', '+multi', '+exec',
-  '+eval', '+evalsha', '+time', '+type', '+setrange', '+strlen', '+getrange',
+  '+eval', '+evalsha', '+time', '+type', '+setrange', '+strlen', '+getrange', '+rpush', '+llen', '+lrange',
 ];
 
 describe('RedisStateStore with a least-privilege ACL user', () => {

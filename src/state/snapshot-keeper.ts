@@ -1,0 +1,150 @@
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { Script } from './lua-script.js';
+import type { SnapshotKeys } from './snapshot.js';
+import { KEEP, UNKEEP } from './snapshot-scripts.js';
+
+const keep = new Script(KEEP);
+const unkeep = new Script(UNKEEP);
+
+/** How often the keeper looks for resyncs that arrived after its watermark. */
+const TICK_MS = 50;
+/** A keeper that stops answering is given up this long after its last word: readers then build. */
+const WATERMARK_TTL_MS = 3_000;
+const REFRESH_MS = 1_000;
+/** The log outlives its keeper long enough for a reader that was just told of it to read it. */
+const LOG_TTL_MS = 60_000;
+/**
+ * Past this many distinct keys every reader would re-read more than a fresh build is worth to
+ * it, and the keeper stops (keys an attacker can name through auto-remediation end up here too).
+ */
+export const LOG_MAX_KEYS = 5_000;
+/** Keys per script call (Lua's unpack has a stack limit, and one call should stay short). */
+const APPEND_PAGE = 500;
+
+export interface KeeperDeps {
+  readonly conn: Redis;
+  readonly keys: SnapshotKeys;
+  /**
+   * Resolves true once every invalidation Redis queued for this sidecar before the call has been
+   * handed to record(); false if the subscriber changed or failed meanwhile.
+   */
+  barrier(): Promise<boolean>;
+  /** False once this sidecar's tracking was disrupted after the snapshot's build began. */
+  intact(): boolean;
+  onStop?(why: string): void;
+}
+
+/**
+ * Keeps the snapshot this sidecar built usable by resyncs that start after it: a resync needs a
+ * snapshot begun after its own tracking was on, so without this every wave of a restart storm,
+ * and every pod that starts, waited for a new build (3.3-4.1 s of Redis time at a million
+ * entries, bench/state-scale.ts).
+ *
+ * Why it holds: the builder's tracking was on before its scan began, so every key written since
+ * then reaches record() as an invalidation; those are the only keys the snapshot can hold wrong.
+ * The keeper appends them to a log and publishes a watermark W, a server time taken with TIME
+ * before a PING on its own subscriber connection: Redis queues a write's broadcast invalidation
+ * before the replies of the same event-loop turn go out, so every write executed before W was
+ * queued on the subscriber ahead of the PONG, and so recorded once the PONG is read. A resync
+ * whose tracking went on before W's server time (its first poll, `after` < W) takes the snapshot
+ * and re-reads the log's first <length> keys after applying it: every other key is as the
+ * snapshot says, and every later write is its own invalidation. Server times are compared on
+ * one server run only, as for the snapshot's own start.
+ */
+export class SnapshotKeeper {
+  private readonly logKey: string;
+  /** Every key queued or appended so far: a key is logged once. */
+  private readonly logged = new Set<string>();
+  private queue: string[] = [];
+  private watermark = 0;
+  private refreshedAt = 0;
+  private busy = false;
+  private stopped = false;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    /** The published snapshot's key. */
+    private readonly snapshot: string,
+    /** Keys invalidated since before the build began. */
+    since: Iterable<string>,
+    private readonly d: KeeperDeps,
+  ) {
+    this.logKey = d.keys.log(randomUUID());
+    for (const k of since) this.record(k);
+    this.timer = setInterval(() => void this.tick(), TICK_MS);
+    this.timer.unref();
+  }
+
+  get active(): boolean {
+    return !this.stopped;
+  }
+
+  /** Keys this keeper has logged (tests and benches). */
+  get size(): number {
+    return this.logged.size;
+  }
+
+  record(key: string): void {
+    if (this.stopped || this.logged.has(key)) return;
+    if (this.logged.size >= LOG_MAX_KEYS) return void this.stop('log full');
+    this.logged.add(key);
+    this.queue.push(key);
+  }
+
+  /** Resolves once the watermark is withdrawn (or that failed): readers then build at once. */
+  stop(why: string): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    this.stopped = true;
+    clearInterval(this.timer);
+    this.d.onStop?.(why);
+    return unkeep.run(this.d.conn, [this.d.keys.logWatermark], [this.snapshot]).then(
+      () => undefined,
+      () => undefined,
+    );
+  }
+
+  private async tick(): Promise<void> {
+    if (this.stopped || this.busy) return;
+    if (!this.d.intact()) return void this.stop('tracking disrupted');
+    this.busy = true;
+    try {
+      const arrival = Number((await this.d.conn.get(this.d.keys.arrival)) ?? 0);
+      if (arrival >= this.watermark) await this.advance();
+      else if (Date.now() - this.refreshedAt >= REFRESH_MS) await this.append('');
+    } catch {
+      // A slow or lost Redis: the next tick tries again, and a watermark not refreshed expires.
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async advance(): Promise<void> {
+    const [sec, usec] = await this.d.conn.time();
+    const w = Number(sec) * 1e6 + Number(usec);
+    if (!(await this.d.barrier()) || !this.d.intact()) return void this.stop('tracking disrupted');
+    await this.append(w.toFixed(0));
+    this.watermark = w;
+  }
+
+  /** Appends the queued keys; the last call publishes the watermark with the log's new length. */
+  private async append(watermark: string): Promise<void> {
+    const batch = this.queue;
+    this.queue = [];
+    try {
+      for (let at = 0; at === 0 || at < batch.length; at += APPEND_PAGE) {
+        const page = batch.slice(at, at + APPEND_PAGE);
+        const last = at + APPEND_PAGE >= batch.length;
+        const args = [this.snapshot, last ? watermark : '', LOG_TTL_MS, WATERMARK_TTL_MS, ...page];
+        const ok = await keep.run(this.d.conn, [this.d.keys.meta, this.d.keys.logWatermark, this.logKey], args);
+        if (Number(ok) !== 1) return void this.stop('snapshot replaced');
+      }
+      this.refreshedAt = Date.now();
+    } catch (err) {
+      // Appended or not, the keys go again (a key logged twice is re-read twice, nothing worse);
+      // no watermark went out without all of them.
+      this.queue = batch.concat(this.queue);
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,188 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import { eventually, startRedis, type RedisProcess } from '../helpers/redis.js';
+import { waitFor } from '../helpers/server.js';
+import { freshSnapshot, snapshotKeys } from '../../src/state/snapshot.js';
+import { LOG_MAX_KEYS } from '../../src/state/snapshot-keeper.js';
+import type { RedisStateStore } from '../../src/state/index.js';
+import { openStore, plainClient, redisConfig } from './fixtures.js';
+
+const KEYS = snapshotKeys('');
+
+/**
+ * The sidecar that built the shared snapshot keeps a log of every key written since its build
+ * began, so a resync that starts later takes that snapshot plus a re-read of the log instead of
+ * waiting for a new build. Each test checks what a reader ends up with against Redis itself.
+ */
+describe('the snapshot keeper', () => {
+  let redis: RedisProcess | undefined;
+  let stores: RedisStateStore[] = [];
+  let cli: Redis | undefined;
+  afterEach(async () => {
+    cli?.disconnect();
+    await Promise.all(stores.map((s) => s.close()));
+    await redis?.stop();
+    stores = [];
+    redis = undefined;
+    cli = undefined;
+  });
+
+  async function setup(): Promise<{ r: RedisProcess; c: Redis }> {
+    const r = (redis = await startRedis());
+    const c = (cli = plainClient(r.url));
+    await c.connect();
+    return { r, c };
+  }
+
+  async function sidecar(r: RedisProcess): Promise<RedisStateStore> {
+    const { store } = await openStore(redisConfig(r.url));
+    const s = store as RedisStateStore;
+    stores.push(s);
+    await eventually(() => s.synced, 20_000, 'sidecar in sync');
+    return s;
+  }
+
+  /** The published snapshot's key, from its meta ("<run> <start> <entries> <bytes> <key>"). */
+  async function snapshotKey(c: Redis): Promise<string> {
+    const meta = (await c.get(KEYS.meta)) ?? '';
+    return meta.split(' ')[4] ?? '';
+  }
+
+  it('a later resync reads the same snapshot and its log, and sees the writes made since the build', async () => {
+    const { r, c } = await setup();
+    await c.set('suspended_user:early', 'true', 'EX', 3600);
+    await c.set('blocked_ip:203.0.113.1', 'true', 'EX', 3600);
+    const a = await sidecar(r);
+    expect(a.lastSnapshotSource).toBe('built');
+    const meta = await c.get(KEYS.meta);
+    await waitFor(async () => (await c.get(KEYS.logWatermark)) !== null, 10_000, 'the keeper publishing its watermark');
+
+    // After the snapshot began and before the reader exists: the snapshot holds the old values,
+    // and the reader's own tracking never sees these writes.
+    await c.set('suspended_user:late', 'true', 'EX', 3600);
+    await c.del('blocked_ip:203.0.113.1');
+    await c.set('blocked_cidr:198.51.100.0/24', 'true', 'EX', 3600);
+
+    const b = await sidecar(r);
+    expect(b.lastSnapshotSource).toBe('shared');
+    expect(b.lastLogKeys).toBeGreaterThanOrEqual(3);
+    expect(await c.get(KEYS.meta)).toBe(meta);
+    const now = Date.now();
+    expect(b.userSuspended('early', now)).toBe('listed');
+    expect(b.userSuspended('late', now)).toBe('listed');
+    expect(b.ipBlocked('203.0.113.1', now)).toBe('clear');
+    expect(b.ipBlocked('198.51.100.9', now)).toBe('listed');
+  }, 60_000);
+
+  it('readers starting while another client writes without pause end up exactly as Redis, all from one build', async () => {
+    const { r, c } = await setup();
+    const a = await sidecar(r);
+    const meta = await c.get(KEYS.meta);
+    await waitFor(async () => (await c.get(KEYS.logWatermark)) !== null, 10_000, 'the keeper publishing its watermark');
+
+    let writing = true;
+    let written = 0;
+    const writer = (async () => {
+      while (writing && written < 1500) {
+        const i = written++;
+        await c.set(`suspended_user:w${i}`, 'true', 'EX', 3600);
+        if (i % 3 === 2) await c.del(`suspended_user:w${i - 1}`);
+      }
+    })();
+    const readers: RedisStateStore[] = [];
+    for (let k = 0; k < 3; k++) {
+      await waitFor(async () => written >= 100 * (k + 1), 20_000, 'more writes');
+      readers.push(await sidecar(r));
+    }
+    writing = false;
+    await writer;
+
+    const listed = new Set((await c.keys('suspended_user:w*')).map((k) => k.slice('suspended_user:'.length)));
+    const mismatches = (s: RedisStateStore): number => {
+      let n = 0;
+      for (let i = 0; i < written; i++) if ((s.userSuspended(`w${i}`, Date.now()) === 'listed') !== listed.has(`w${i}`)) n++;
+      return n;
+    };
+    // Later writes reach everyone through tracking within milliseconds; a write the catch-up
+    // missed would never be corrected, so this waits for an event that a miss would never bring.
+    await eventually(() => [a, ...readers].every((s) => mismatches(s) === 0), 15_000, 'every mirror equal to Redis');
+    for (const s of readers) {
+      expect(s.lastSnapshotSource).not.toBe('built');
+      expect(s.lastLogKeys).toBeGreaterThan(0);
+    }
+    expect(await c.get(KEYS.meta)).toBe(meta);
+  }, 90_000);
+
+  it('a keeper that closes withdraws its watermark, and the next resync builds its own', async () => {
+    const { r, c } = await setup();
+    const a = await sidecar(r);
+    await waitFor(async () => (await c.get(KEYS.logWatermark)) !== null, 10_000, 'the keeper publishing its watermark');
+    await a.close();
+    expect(await c.get(KEYS.logWatermark)).toBeNull();
+    await c.set('suspended_user:late', 'true', 'EX', 3600);
+    const b = await sidecar(r);
+    expect(b.lastSnapshotSource).toBe('built');
+    expect(b.userSuspended('late', Date.now())).toBe('listed');
+  }, 60_000);
+
+  it('a watermark left by a keeper that died is waited on for a bounded time, then a fresh snapshot is built', async () => {
+    const { r, c } = await setup();
+    const builder = plainClient(r.url);
+    await builder.connect();
+    try {
+      await freshSnapshot(builder, '', KEYS, () => true, (ms) => new Promise((res) => setTimeout(res, ms)), 'a-builder-that-dies');
+    } finally {
+      builder.disconnect();
+    }
+    // A watermark that will never move past any reader's start, as a frozen keeper leaves it.
+    await c.set(KEYS.logWatermark, `${await snapshotKey(c)} 1 0 ${KEYS.log('gone')}`, 'PX', 60_000);
+    await c.set('suspended_user:late', 'true', 'EX', 3600);
+    const started = Date.now();
+    const b = await sidecar(r);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1500);
+    expect(b.lastSnapshotSource).toBe('built');
+    expect(b.userSuspended('late', Date.now())).toBe('listed');
+  }, 60_000);
+
+  it('a keeper whose subscriber is cut stops: its watermark never passes the moment tracking broke', async () => {
+    const { r, c } = await setup();
+    const a = await sidecar(r);
+    await waitFor(async () => (await c.get(KEYS.logWatermark)) !== null, 10_000, 'the keeper publishing its watermark');
+    const first = await snapshotKey(c);
+    const list = await c.client('LIST');
+    const sub = /id=(\d+) [^\n]*name=zt-authz-invalidations/.exec(String(list));
+    expect(sub).not.toBeNull();
+    const [sec, usec] = await c.time();
+    const cutUs = Number(sec) * 1e6 + Number(usec);
+    await c.client('KILL', 'ID', sub?.[1] as string);
+    // Written while the keeper's tracking is down: only a new snapshot or a new keeper covers it.
+    await c.set('suspended_user:during', 'true', 'EX', 3600);
+    const seen: string[] = [];
+    await waitFor(
+      async () => {
+        const w = await c.get(KEYS.logWatermark);
+        if (w !== null) seen.push(w);
+        return a.synced && (w === null || !w.startsWith(`${first} `));
+      },
+      20_000,
+      'the keeper of the first snapshot gone, and the sidecar back in sync',
+    );
+    for (const w of seen) if (w.startsWith(`${first} `)) expect(Number(w.split(' ')[1])).toBeLessThan(cutUs);
+    const b = await sidecar(r);
+    expect(b.userSuspended('during', Date.now())).toBe('listed');
+    expect(a.userSuspended('during', Date.now())).toBe('listed');
+  }, 60_000);
+
+  it(`a log past ${LOG_MAX_KEYS} keys is given up, and the next resync builds`, async () => {
+    const { r, c } = await setup();
+    await sidecar(r);
+    await waitFor(async () => (await c.get(KEYS.logWatermark)) !== null, 10_000, 'the keeper publishing its watermark');
+    const p = c.pipeline();
+    for (let i = 0; i <= LOG_MAX_KEYS; i++) p.set(`blocked_ip:10.0.${i >> 8}.${i & 255}`, 'true', 'EX', 3600);
+    await p.exec();
+    await waitFor(async () => (await c.get(KEYS.logWatermark)) === null, 10_000, 'the full log withdrawn');
+    const b = await sidecar(r);
+    expect(b.lastSnapshotSource).toBe('built');
+    expect(b.ipBlocked(`10.0.${LOG_MAX_KEYS >> 8}.${LOG_MAX_KEYS & 255}`, Date.now())).toBe('listed');
+  }, 60_000);
+});
