@@ -59,6 +59,8 @@ import { startRedis, type RedisProcess } from '../test/helpers/redis.js';
 import { ProbeMirror, skipDecode } from './lib/probe-mirror.js';
 
 const SELF = fileURLToPath(import.meta.url);
+/** Sidecars started one at a time after the storm (pod churn). */
+const PODS = 3;
 
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -77,7 +79,7 @@ function storeConfig(url: string, prefix = '') {
 
 type ToChild = { t: 'expect'; user: string; at: number } | { t: 'status' } | { t: 'prop' } | { t: 'quit' };
 type FromChild =
-  | { t: 'status'; synced: number; total: number; built: number; incremental: number; bytesRead: number; resyncs: number; failed: number }
+  | { t: 'status'; synced: number; total: number; built: number; incremental: number; logged: number; logKeys: number; bytesRead: number; resyncs: number; failed: number }
   | { t: 'prop'; samples: number[]; missing: number }
   | { t: 'mem'; rss: number; heap: number; entries: number };
 
@@ -128,7 +130,7 @@ async function sidecarGroup(url: string, count: number): Promise<void> {
       // Resyncs done and failed, summed over this child's stores (they share one registry).
       void metrics.stateEvents.get().then((c) => {
         const count = (event: string) => c.values.find((v) => v.labels['event'] === event)?.value ?? 0;
-        send({ t: 'status', synced: stores.filter((s) => s.synced).length, total: stores.length, built: stores.filter((s) => s.lastSnapshotSource === 'built').length, incremental: stores.filter((s) => s.lastSnapshotSource === 'incremental').length, bytesRead: stores.reduce((n, s) => n + s.lastSnapshotBytes, 0), resyncs: count('resync'), failed: count('error') });
+        send({ t: 'status', synced: stores.filter((s) => s.synced).length, total: stores.length, built: stores.filter((s) => s.lastSnapshotSource === 'built').length, incremental: stores.filter((s) => s.lastSnapshotSource === 'incremental').length, logged: stores.filter((s) => s.lastLogKeys !== undefined).length, logKeys: stores.reduce((n, s) => n + (s.lastLogKeys ?? 0), 0), bytesRead: stores.reduce((n, s) => n + s.lastSnapshotBytes, 0), resyncs: count('resync'), failed: count('error') });
       });
     }
     else if (m.t === 'prop') {
@@ -272,7 +274,7 @@ function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([p, bound]).finally(() => clearTimeout(timer));
 }
 
-async function allSynced(kids: ChildProcess[]): Promise<{ synced: number; total: number; built: number; incremental: number; bytesRead: number; resyncs: number; failed: number }> {
+async function allSynced(kids: ChildProcess[]): Promise<{ synced: number; total: number; built: number; incremental: number; logged: number; logKeys: number; bytesRead: number; resyncs: number; failed: number }> {
   const s = await request(kids, 'status');
   const sum = (f: (x: (typeof s)[number]) => number) => s.reduce((a, b) => a + f(b), 0);
   return {
@@ -280,6 +282,8 @@ async function allSynced(kids: ChildProcess[]): Promise<{ synced: number; total:
     total: sum((x) => x.total),
     built: sum((x) => x.built),
     incremental: sum((x) => x.incremental),
+    logged: sum((x) => x.logged),
+    logKeys: sum((x) => x.logKeys),
     bytesRead: sum((x) => x.bytesRead),
     resyncs: sum((x) => x.resyncs),
     failed: sum((x) => x.failed),
@@ -459,6 +463,7 @@ async function main(run: Running): Promise<void> {
 
   // ---- write load: plain writes by another client, propagation to every sidecar
   await request(kids, 'prop');
+  const resyncsBefore = (await allSynced(kids)).resyncs;
   const w0 = await stats(r);
   const wt = Date.now();
   const written = await writeLoad(writer, 'w-', writesPerS, writeS, (user, at) => {
@@ -469,7 +474,8 @@ async function main(run: Running): Promise<void> {
   const w1 = await stats(r);
   const wd = delta(w0, w1, new Set(['setex']));
   // A sidecar that fell out of sync under the load resyncs: its snapshot work lands in this window.
-  const resyncsDuringWrites = wd.by.find(([n]) => n === 'evalsha')?.[1] ?? 0;
+  // (Counted by the sidecars: EVALSHA calls include the snapshot keeper's, about one a second.)
+  const resyncsDuringWrites = (await allSynced(kids)).resyncs - resyncsBefore;
   const wMin = (Date.now() - wt) / 60_000;
   const setFleet = setPerCall(w0, w1);
   const fanoutPerWrite = setFleet.usec - setAlone.usec;
@@ -486,7 +492,7 @@ async function main(run: Running): Promise<void> {
   console.log(`  write -> enforced on every sidecar: ${spread(props)}; not seen within 10 s: ${missing}`);
   if (aloneProps.length > 0) console.log(`  of which the ${aloneCount} sidecars alone in a process each, as in a pod: ${spread(aloneProps)}`);
   console.log(`  by command: ${wd.by.map(([n, c, u]) => `${n} ${fmt(c)} calls ${fmt(u)} µs`).join('; ')}`);
-  if (resyncsDuringWrites > 0) console.log(`  NOTE: ${fmt(resyncsDuringWrites)} snapshot script calls during the write load (sidecars fell out of sync and resynced): the per-write figures include that work`);
+  if (resyncsDuringWrites > 0) console.log(`  NOTE: ${fmt(resyncsDuringWrites)} resyncs during the write load (sidecars fell out of sync): the per-write figures include that work`);
   console.log(`  invalidation fan-out (charged to the writer): SETEX ${fmt(setFleet.usec, 2)} µs/call with the fleet (n=${fmt(setFleet.calls)}) - ${fmt(setAlone.usec, 2)} µs/call with none (n=${fmt(setAlone.calls)}) = ${fmt(fanoutPerWrite, 2)} µs per write (${fmt(fanoutPerWrite / sidecars, 3)} µs per write per sidecar)`);
   console.log(`  Redis CPU per write beyond the quiet steady state: ${fmt(cpuPerWrite)} µs (${fmt(cpuPerWrite / sidecars, 2)} µs per write per sidecar; sidecar re-reads + fan-out + the SET)`);
 
@@ -510,19 +516,55 @@ async function main(run: Running): Promise<void> {
   }
   const rs0 = await stats(r2);
   const stormMilestones: number[] = [];
-  const stormMs = await waitSynced(kids, (s) => s.synced === sidecars, 900_000, 'the fleet to come back in sync (restart storm)', stormMilestones);
+  // When the storm's first snapshot was published: what the fleet waited for before any could read.
+  const metaBefore = await r2.get('zt_mirror:cmeta');
+  let publishedMs = NaN;
+  let stormDone = false;
+  const watchPublish = (async () => {
+    const t0 = Date.now();
+    while (!stormDone) {
+      const m = await r2.get('zt_mirror:cmeta').catch(() => metaBefore);
+      if (m !== null && m !== metaBefore) return void (publishedMs = Date.now() - t0);
+      await sleep(50);
+    }
+  })();
+  const stormMs = await waitSynced(kids, (s) => s.synced === sidecars, 900_000, 'the fleet to come back in sync (restart storm)', stormMilestones).finally(() => (stormDone = true));
+  await watchPublish;
   const storm = delta(rs0, await stats(r2), SCRIPT_INNER);
   const stormPer = storm.usec / sidecars;
   const stormStatus = await allSynced(kids);
   const builds = stormStatus.built;
   console.log(`\n## Restart storm: redis-server down ${fmt((upAt - downAt) / 1000, 1)} s; all ${fmt(sidecars)} back in sync ${fmt(stormMs / 1000, 1)} s after it accepted connections`);
-  console.log(`  in sync after: ${MILESTONES.map((m, i) => `${m * 100} % ${fmt((stormMilestones[i] ?? NaN) / 1000, 1)} s`).join(', ')}, all ${fmt(stormMs / 1000, 1)} s`);
+  console.log(`  first snapshot published after ${fmt(publishedMs / 1000, 1)} s; in sync after: ${MILESTONES.map((m, i) => `${m * 100} % ${fmt((stormMilestones[i] ?? NaN) / 1000, 1)} s`).join(', ')}, all ${fmt(stormMs / 1000, 1)} s`);
   console.log(`  resyncs per sidecar since the cold start: ${fmt((stormStatus.resyncs - coldStatus.resyncs) / sidecars, 2)} completed, ${fmt((stormStatus.failed - coldStatus.failed) / sidecars, 2)} failed and retried`);
   const readers = Math.max(1, sidecars - builds);
   const bytesPerReader = stormStatus.bytesRead / readers;
-  console.log(`  ${fmt(awayWrites)} writes made while the fleet was away; ${fmt(stormStatus.incremental)} sidecars caught up incrementally (only the changed buckets), ${fmt(sidecars - builds - stormStatus.incremental)} read the whole snapshot, ${builds} built one`);
+  console.log(`  ${fmt(awayWrites)} writes made while the fleet was away; ${fmt(stormStatus.incremental)} sidecars caught up incrementally (only the changed buckets), ${fmt(sidecars - builds - stormStatus.incremental)} read the whole snapshot, ${builds} built one; ${fmt(stormStatus.logged)} took a snapshot begun before their resync with its keeper's log (${fmt(stormStatus.logKeys / Math.max(1, stormStatus.logged), 1)} logged keys re-read each)`);
   console.log(`  ${builds} snapshot builds; catch-up command time ${fmt(stormPer)} µs/sidecar (builds included), Redis CPU ${fmt((storm.cpu * 1e6) / sidecars)} µs/sidecar; snapshot bytes read ${fmt(bytesPerReader)} per reading sidecar (whole: ${fmt(packedBytes)})`);
   console.log(`  by command: ${storm.by.map(([n, c, u]) => `${n} ${fmt(c)} calls ${fmt(u)} µs`).join('; ')}`);
+
+  // ---- pod starts: one sidecar at a time joins the fleet in sync, as in a rolling deploy
+  const podMs: number[] = [];
+  let podBuilt = 0;
+  let podLogged = 0;
+  const p0 = await stats(r2);
+  const pt = Date.now();
+  for (let i = 0; i < PODS; i++) {
+    // Written before the pod exists, so the keeper's log has something to carry to it.
+    await r2.set(`suspended_user:pod-${i}`, 'true', 'EX', 3600);
+    const t = Date.now();
+    const k = spawn(1);
+    await waitSynced([k], (st) => st.synced === 1, 300_000, 'a starting pod to come in sync');
+    podMs.push(Date.now() - t);
+    const st = await allSynced([k]);
+    podBuilt += st.built;
+    podLogged += st.logged;
+  }
+  const pods = delta(p0, await stats(r2), SCRIPT_INNER);
+  // The fleet's heartbeats run meanwhile: their quiet-state rate is taken off.
+  const podUsec = Math.max(0, pods.usec - quietPer * sidecars * ((Date.now() - pt) / 60_000)) / PODS;
+  console.log(`\n## Pod starts: ${PODS} sidecars started one after another into the fleet in sync, each after one write`);
+  console.log(`  in sync ${podMs.map((ms) => `${fmt(ms / 1000, 1)} s`).join(', ')} after the process was forked; ${podBuilt} built a snapshot, ${podLogged} took the published one with its keeper's log; ${fmt(podUsec)} µs of Redis command time per start beyond the fleet's heartbeats (one build: ${fmt(build.usec)} µs)`);
 
   // ---- extrapolation
   const getrange = storm.by.find(([n]) => n === 'getrange')?.[2] ?? 0;

@@ -555,7 +555,7 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
       const baseGen = this.baseGen;
       const loaded: LoadedSnapshot[] = this.isCluster
         ? await Promise.all(channels.map((c) => scanNode(c.tracker, this.keys.prefix, alive)))
-        : [await freshSnapshot(this.data as Redis, this.keys.prefix, this.snapKeys, alive, this.publishWaiter, this.leaseId, carry.since, this.base)];
+        : [await freshSnapshot(this.data as Redis, this.keys.prefix, this.snapKeys, alive, this.publishWaiter, this.leaseId, carry.since, this.base, true)];
       // A FLUSH or the touched cap dropped the base while the read waited: the changed buckets
       // were found against a base whose touched keys are gone, so they cannot be re-read. Fail
       // before applying anything; the next attempt, with no base, reads everything.

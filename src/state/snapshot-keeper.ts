@@ -54,13 +54,19 @@ export interface KeeperDeps {
  */
 export class SnapshotKeeper {
   private readonly logKey: string;
+  /** The log's first entry, which only this keeper writes (see KEEP). */
+  private readonly header: string;
+  /** Until an append succeeded, the log may be created. */
+  private created = false;
   /** Every key queued or appended so far: a key is logged once. */
   private readonly logged = new Set<string>();
   private queue: string[] = [];
   private watermark = 0;
   private refreshedAt = 0;
-  private busy = false;
+  /** The tick in progress, which a stop waits for before it withdraws the watermark. */
+  private inflight: Promise<void> | undefined;
   private stopped = false;
+  private stopping: Promise<void> | undefined;
   private readonly timer: NodeJS.Timeout;
 
   constructor(
@@ -70,10 +76,12 @@ export class SnapshotKeeper {
     since: Iterable<string>,
     private readonly d: KeeperDeps,
   ) {
-    this.logKey = d.keys.log(randomUUID());
-    for (const k of since) this.record(k);
-    this.timer = setInterval(() => void this.tick(), TICK_MS);
+    const id = randomUUID();
+    this.logKey = d.keys.log(id);
+    this.header = `keeper:${id}`;
+    this.timer = setInterval(() => this.tick(), TICK_MS);
     this.timer.unref();
+    for (const k of since) this.record(k);
   }
 
   get active(): boolean {
@@ -85,6 +93,10 @@ export class SnapshotKeeper {
     return this.logged.size;
   }
 
+  /**
+   * A key dropped here (the log is full) stops the keeper at once, and nothing is appended or
+   * published after that: an advance whose PONG follows this call checks `stopped` first.
+   */
   record(key: string): void {
     if (this.stopped || this.logged.has(key)) return;
     if (this.logged.size >= LOG_MAX_KEYS) return void this.stop('log full');
@@ -92,30 +104,34 @@ export class SnapshotKeeper {
     this.queue.push(key);
   }
 
-  /** Resolves once the watermark is withdrawn (or that failed): readers then build at once. */
+  /**
+   * Resolves once the watermark is withdrawn (or that failed): readers then build at once. A
+   * tick in progress finishes first (it publishes nothing more once stopped; a KEEP already sent
+   * would otherwise land after the withdrawal and leave readers waiting on a keeper that is gone).
+   */
   stop(why: string): Promise<void> {
-    if (this.stopped) return Promise.resolve();
+    if (this.stopping !== undefined) return this.stopping;
     this.stopped = true;
     clearInterval(this.timer);
     this.d.onStop?.(why);
-    return unkeep.run(this.d.conn, [this.d.keys.logWatermark], [this.snapshot]).then(
-      () => undefined,
-      () => undefined,
-    );
+    const withdraw = () => unkeep.run(this.d.conn, [this.d.keys.logWatermark], [this.snapshot]).then(() => undefined);
+    this.stopping = (this.inflight ?? Promise.resolve()).then(withdraw).catch(() => undefined);
+    return this.stopping;
   }
 
-  private async tick(): Promise<void> {
-    if (this.stopped || this.busy) return;
+  private tick(): void {
+    if (this.stopped || this.inflight !== undefined) return;
     if (!this.d.intact()) return void this.stop('tracking disrupted');
-    this.busy = true;
+    this.inflight = this.step().finally(() => (this.inflight = undefined));
+  }
+
+  private async step(): Promise<void> {
     try {
       const arrival = Number((await this.d.conn.get(this.d.keys.arrival)) ?? 0);
       if (arrival >= this.watermark) await this.advance();
       else if (Date.now() - this.refreshedAt >= REFRESH_MS) await this.append('');
     } catch {
       // A slow or lost Redis: the next tick tries again, and a watermark not refreshed expires.
-    } finally {
-      this.busy = false;
     }
   }
 
@@ -123,6 +139,8 @@ export class SnapshotKeeper {
     const [sec, usec] = await this.d.conn.time();
     const w = Number(sec) * 1e6 + Number(usec);
     if (!(await this.d.barrier()) || !this.d.intact()) return void this.stop('tracking disrupted');
+    // Every key of a write before W has now been through record(); if one was dropped, stop.
+    if (this.stopped) return;
     await this.append(w.toFixed(0));
     this.watermark = w;
   }
@@ -133,11 +151,13 @@ export class SnapshotKeeper {
     this.queue = [];
     try {
       for (let at = 0; at === 0 || at < batch.length; at += APPEND_PAGE) {
+        if (this.stopped) return;
         const page = batch.slice(at, at + APPEND_PAGE);
         const last = at + APPEND_PAGE >= batch.length;
-        const args = [this.snapshot, last ? watermark : '', LOG_TTL_MS, WATERMARK_TTL_MS, ...page];
+        const args = [this.snapshot, last ? watermark : '', LOG_TTL_MS, WATERMARK_TTL_MS, this.header, this.created ? '0' : '1', ...page];
         const ok = await keep.run(this.d.conn, [this.d.keys.meta, this.d.keys.logWatermark, this.logKey], args);
-        if (Number(ok) !== 1) return void this.stop('snapshot replaced');
+        if (Number(ok) !== 1) return void this.stop('snapshot replaced, or its log lost');
+        this.created = true;
       }
       this.refreshedAt = Date.now();
     } catch (err) {

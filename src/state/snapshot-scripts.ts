@@ -69,13 +69,13 @@ return {r[1], string.format('%.0f', nowUs), table.concat(out), exact and '1' or 
 /**
  * KEYS: meta, lease, arrival, log watermark. ARGV: after (server µs, '' = now: a resync's first
  * poll), lease id, lease ms, '1' to accept a logged catch-up. A first poll also records its time
- * under the arrival key, so a builder can wait for a wave of resyncs to arrive before it starts
- * (see gather() in snapshot.ts) and the snapshot's keeper knows when to advance its watermark.
+ * under the arrival key, so the snapshot's keeper knows when to advance its watermark.
  * Returns {state, serverNowUs, after, meta, log}:
  * - 'ok' with the meta ("<run> <startUs> <entries> <bytes> <key>") when the stored snapshot was
  *   built on this server run and started after \`after\`;
  * - 'log' with the meta and "<length> <log key>" when it started earlier but its keeper's watermark
- *   is past \`after\`: that snapshot plus a re-read of the log's first <length> keys is as good
+ *   is past \`after\`: that snapshot plus a re-read of the keys in the log's first <length>
+ *   entries (the first is the keeper's header) is as good
  *   (see snapshot-keeper.ts);
  * - 'logwait' when a keeper serves that snapshot but has not reached \`after\` yet;
  * - else 'build' (the caller now holds the lease; meta is the run id) or 'wait'.
@@ -120,16 +120,23 @@ return {'wait', fmt(now), fmt(after), '', ''}
 
 /**
  * KEYS: meta, log watermark, log. ARGV: snapshot key, watermark (server µs, '' = keep it), log
- * ttl ms, watermark ttl ms, keys to append... Appends to the snapshot's log and, with a
- * watermark, publishes "<snapshot key> <watermark> <log length> <log key>", only while the meta
- * still names this keeper's snapshot. Returns 1, or 0 when the keeper should stop.
+ * ttl ms, watermark ttl ms, the log's header, '1' if the log may be created now, keys to append...
+ * Appends to the snapshot's log and, with a watermark, publishes "<snapshot key> <watermark>
+ * <log length> <log key>", only while the meta still names this keeper's snapshot and the log is
+ * the one this keeper wrote: its first entry is the keeper's own header, so a log that vanished
+ * (deleted, expired) and would be recreated shorter by RPUSH is refused instead of published.
+ * Returns 1, or 0 when the keeper must stop.
  */
 export const KEEP = `
 local meta = redis.call('GET', KEYS[1])
 if not meta or string.match(meta, '^%S+ %d+ %d+ %d+ (.+)$') ~= ARGV[1] then return 0 end
-local n
-if #ARGV > 4 then n = redis.call('RPUSH', KEYS[3], unpack(ARGV, 5)) else n = redis.call('LLEN', KEYS[3]) end
-if n > 0 then redis.call('PEXPIRE', KEYS[3], ARGV[3]) end
+local n = redis.call('LLEN', KEYS[3])
+if n == 0 then
+  if ARGV[6] ~= '1' then return 0 end
+  n = redis.call('RPUSH', KEYS[3], ARGV[5])
+elseif redis.call('LINDEX', KEYS[3], 0) ~= ARGV[5] then return 0 end
+if #ARGV > 6 then n = redis.call('RPUSH', KEYS[3], unpack(ARGV, 7)) end
+redis.call('PEXPIRE', KEYS[3], ARGV[3])
 if ARGV[2] ~= '' then
   redis.call('SET', KEYS[2], ARGV[1] .. ' ' .. ARGV[2] .. ' ' .. n .. ' ' .. KEYS[3], 'PX', ARGV[4])
 else
@@ -147,11 +154,14 @@ return 0
 `;
 
 /**
- * KEYS: meta, lease, staging. ARGV: run id, started (server µs), entries, lease id, grace ms,
- * bytes written. Makes the staging key (the compressed snapshot the builder wrote) the published
- * snapshot unless the server restarted meanwhile, the key does not hold exactly what was written,
- * or a newer one is already published; the one it replaces lingers for grace ms so readers can
- * finish.
+ * KEYS: meta, lease, staging, log watermark. ARGV: run id, started (server µs), entries, lease
+ * id, grace ms, bytes written, watermark ttl ms ('' = the builder keeps no log). Makes the
+ * staging key (the compressed snapshot the builder wrote) the published snapshot unless the
+ * server restarted meanwhile, the key does not hold exactly what was written, or a newer one is
+ * already published; the one it replaces lingers for grace ms so readers can finish. A builder
+ * that will keep a log publishes a first watermark at the snapshot's start with it: true with an
+ * empty log, it reaches no later resync, so those wait for the keeper's first real watermark (a
+ * tick away) instead of finding none and building again.
  */
 export const PUBLISH = `
 local run = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)') or ''
@@ -167,6 +177,7 @@ end
 local bytes = redis.call('STRLEN', KEYS[3])
 redis.call('PERSIST', KEYS[3])
 redis.call('SET', KEYS[1], run .. ' ' .. ARGV[2] .. ' ' .. ARGV[3] .. ' ' .. bytes .. ' ' .. KEYS[3])
+if ARGV[7] and ARGV[7] ~= '' then redis.call('SET', KEYS[4], KEYS[3] .. ' ' .. ARGV[2] .. ' 1 -', 'PX', ARGV[7]) end
 return 1
 `;
 

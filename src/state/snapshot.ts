@@ -140,7 +140,7 @@ function countEntries(page: Buffer): number {
 export interface SnapshotKeys {
   readonly meta: string;
   readonly lease: string;
-  /** Server µs of the latest resync's first poll (see gather). */
+  /** Server µs of the latest resync's first poll: the keeper advances its watermark past it. */
   readonly arrival: string;
   /** The keeper's "<snapshot key> <watermark µs> <log length> <log key>" (snapshot-keeper.ts). */
   readonly logWatermark: string;
@@ -233,6 +233,8 @@ export async function freshSnapshot(
   since: { after: string } = { after: '' },
   /** The snapshot the caller's mirror was built from: only the buckets changed since are read. */
   base?: SnapshotBase,
+  /** The caller keeps a log for what it builds (snapshot-keeper.ts): publish a first watermark with it. */
+  keeps = false,
 ): Promise<LoadedSnapshot> {
   const live = () => alive() && conn.status === 'ready';
   const waiter = typeof waiting === 'function' ? timerWaiter(waiting) : waiting;
@@ -277,10 +279,12 @@ export async function freshSnapshot(
     // takes it over. (Building without it would multiply the work by the size of the fleet.)
     if (state === 'build') {
       const staging = keys.staging(randomUUID());
-      const release = () => publish.run(conn, [keys.meta, keys.lease, staging], ['', '0', 0, leaseId, GRACE_MS, -1]).catch(() => undefined);
+      const release = () => publish.run(conn, [keys.meta, keys.lease, staging, keys.logWatermark], ['', '0', 0, leaseId, GRACE_MS, -1, '']).catch(() => undefined);
       let built;
+      // No gathering of a wave first (until the keeper, each wave that arrived after a build began
+      // needed another, so builders waited up to 2 s for arrivals to stop): later arrivals take
+      // this snapshot with its keeper's log.
       try {
-        await gather(conn, keys, live);
         built = await scanNode(conn, prefix, live, keys.lease);
       } catch (err) {
         // Hand the lease back at once rather than leave the others waiting for it to expire.
@@ -293,7 +297,7 @@ export async function freshSnapshot(
       try {
         packed = await packSnapshot(built.pages, built.exact);
         await writePacked(conn, staging, packed);
-        const done = await publish.run(conn, [keys.meta, keys.lease, staging], [meta, built.startedUs.toFixed(0), built.entries, leaseId, GRACE_MS, packed.length]);
+        const done = await publish.run(conn, [keys.meta, keys.lease, staging, keys.logWatermark], [meta, built.startedUs.toFixed(0), built.entries, leaseId, GRACE_MS, packed.length, keeps ? FIRST_WATERMARK_TTL_MS : '']);
         if (Number(done) === 1) published = staging;
       } catch {
         await release();
@@ -307,6 +311,8 @@ export async function freshSnapshot(
   }
 }
 
+/** The builder's first watermark lasts until its keeper's first tick replaces it (or it never starts). */
+const FIRST_WATERMARK_TTL_MS = 3_000;
 /**
  * How long a resync waits for a keeper to reach its start before it asks for a fresh snapshot.
  * A live keeper answers within a tick and a round trip or two (snapshot-keeper.ts).
@@ -317,52 +323,23 @@ const LOG_POLL_MS = 60;
 /** Log entries per LRANGE, so one reply stays small. */
 const LOG_READ_PAGE = 1000;
 
-/** The first <length> keys of the log ("<length> <log key>"); undefined if it holds fewer. */
+/**
+ * The keys in the log's first <length> entries ("<length> <log key>"), the header (entry 0)
+ * left out; undefined if the log holds fewer.
+ */
 async function readLog(conn: Redis, log: string): Promise<string[] | undefined> {
   const m = /^(\d+) (\S+)$/.exec(log);
   if (m === null) return undefined;
   const length = Number(m[1]);
   const key = m[2] as string;
+  if (length < 1) return undefined;
   const out: string[] = [];
-  for (let at = 0; at < length; at += LOG_READ_PAGE) {
+  for (let at = 1; at < length; at += LOG_READ_PAGE) {
     const page = await retrying(conn, () => conn.lrange(key, at, Math.min(length, at + LOG_READ_PAGE) - 1));
     if (page.length !== Math.min(LOG_READ_PAGE, length - at)) return undefined;
     out.push(...page);
   }
   return out;
-}
-
-/** A build starts once no resync has arrived for this long... */
-const GATHER_QUIET_US = 250_000;
-/** ...or after this long: under a steady stream of arrivals every build would otherwise wait. */
-const GATHER_MAX_MS = 2_000;
-const GATHER_STEP_MS = 100;
-
-/**
- * Waits, holding the lease, until resyncs stop arriving. A snapshot serves only resyncs that
- * arrived before it started, so a build begun at the first arrival of a restart storm served
- * that one and the few behind it, and each later wave needed another: bench/state-scale.ts, 500
- * sidecars x 100,000 entries, 4-8 builds per storm, each a full scan (3.8 s of Redis time at a
- * million entries). A lone resync (a pod starting) waits one quiet period.
- */
-async function gather(conn: Redis, keys: SnapshotKeys, live: () => boolean): Promise<void> {
-  const until = Date.now() + GATHER_MAX_MS;
-  let renewed = Date.now();
-  for (;;) {
-    if (!live()) throw new Error('connection lost while gathering a build');
-    const [time, last] = await retrying(conn, async () => {
-      const replies = (await conn.pipeline().time().get(keys.arrival).exec()) ?? [];
-      for (const [err] of replies) if (err) throw err;
-      return replies.map(([, v]) => v) as [[string, string], string | null];
-    });
-    const nowUs = Number(time[0]) * 1e6 + Number(time[1]);
-    if (last === null || nowUs - Number(last) >= GATHER_QUIET_US || Date.now() >= until) return;
-    if (Date.now() - renewed > LEASE_MS / 4) {
-      await retrying(conn, () => conn.pexpire(keys.lease, LEASE_MS));
-      renewed = Date.now();
-    }
-    await new Promise((r) => setTimeout(r, GATHER_STEP_MS).unref());
-  }
 }
 
 /** Bytes [from, to) of the stored snapshot in READ_WINDOW windows; undefined if it is shorter. */
@@ -465,25 +442,70 @@ function rebased(index: ChunkIndex, parts: Buffer[]): ChunkIndex {
   return { ...index, ends };
 }
 
-/** The deflated chunks of `buckets`, read in merged ranges. */
+/** Protocol bytes Redis adds to each GETRANGE reply ("$<len>\r\n" ... "\r\n"), rounded up. */
+const REPLY_OVERHEAD = 16;
+
+/**
+ * The deflated chunks of `buckets`, read in merged ranges. Small ranges go out together, as many
+ * as fit one READ_WINDOW of replies: one round trip each instead of one per range (a catch-up of
+ * 11 % of a million-entry snapshot's 4,096 buckets was ~420 sequential GETRANGEs of ~2 KB), and
+ * still within the reply buffer that makes a window cheap for Redis (see READ_WINDOW).
+ */
 async function readChunks(conn: Redis, key: string, index: ChunkIndex, buckets: number[], count: { bytes: number }): Promise<Map<number, Buffer> | undefined> {
   const out = new Map<number, Buffer>();
+  const ranges: { first: number; last: number; from: number; to: number }[] = [];
   let i = 0;
   while (i < buckets.length) {
     const startB = buckets[i] as number;
     let endB = startB;
     let j = i + 1;
     while (j < buckets.length && chunkSpan(index, buckets[j] as number)[0] - chunkSpan(index, endB)[1] <= MERGE_GAP) endB = buckets[j++] as number;
-    const from = chunkSpan(index, startB)[0];
-    const range = await readRange(conn, key, index.headerBytes + from, index.headerBytes + chunkSpan(index, endB)[1], count);
-    if (range === undefined) return undefined;
-    for (let k = i; k < j; k++) {
-      const [s, e] = chunkSpan(index, buckets[k] as number);
-      out.set(buckets[k] as number, range.subarray(s - from, e - from));
-    }
+    ranges.push({ first: i, last: j, from: chunkSpan(index, startB)[0], to: chunkSpan(index, endB)[1] });
     i = j;
   }
-  return out;
+  const place = (r: (typeof ranges)[number], range: Buffer) => {
+    for (let k = r.first; k < r.last; k++) {
+      const [s, e] = chunkSpan(index, buckets[k] as number);
+      out.set(buckets[k] as number, range.subarray(s - r.from, e - r.from));
+    }
+  };
+  let batch: typeof ranges = [];
+  let batchBytes = 0;
+  const flush = async (): Promise<boolean> => {
+    if (batch.length === 0) return true;
+    const sent = batch;
+    batch = [];
+    batchBytes = 0;
+    const parts = await retrying(conn, async () => {
+      const p = conn.pipeline();
+      for (const r of sent) p.getrangeBuffer(key, index.headerBytes + r.from, index.headerBytes + r.to - 1);
+      const replies = (await p.exec()) ?? [];
+      for (const [err] of replies) if (err) throw err;
+      return replies.map(([, v]) => v as Buffer);
+    });
+    for (let k = 0; k < sent.length; k++) {
+      const r = sent[k] as (typeof sent)[number];
+      const part = parts[k] ?? Buffer.alloc(0);
+      count.bytes += part.length;
+      if (part.length !== r.to - r.from) return false;
+      place(r, part);
+    }
+    return true;
+  };
+  for (const r of ranges) {
+    const bytes = r.to - r.from + REPLY_OVERHEAD;
+    if (bytes > READ_WINDOW) {
+      if (!(await flush())) return undefined;
+      const range = await readRange(conn, key, index.headerBytes + r.from, index.headerBytes + r.to, count);
+      if (range === undefined) return undefined;
+      place(r, range);
+      continue;
+    }
+    if (batchBytes + bytes > READ_WINDOW && !(await flush())) return undefined;
+    batch.push(r);
+    batchBytes += bytes;
+  }
+  return (await flush()) ? out : undefined;
 }
 
 function readInt(buf: Buffer, at: number, stop: number): [number, number] {

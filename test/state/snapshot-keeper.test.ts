@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { eventually, startRedis, type RedisProcess } from '../helpers/redis.js';
 import { waitFor } from '../helpers/server.js';
 import { freshSnapshot, snapshotKeys } from '../../src/state/snapshot.js';
-import { LOG_MAX_KEYS } from '../../src/state/snapshot-keeper.js';
+import { LOG_MAX_KEYS, SnapshotKeeper } from '../../src/state/snapshot-keeper.js';
 import type { RedisStateStore } from '../../src/state/index.js';
 import { openStore, plainClient, redisConfig } from './fixtures.js';
 
@@ -185,4 +185,69 @@ describe('the snapshot keeper', () => {
     expect(b.lastSnapshotSource).toBe('built');
     expect(b.ipBlocked(`10.0.${LOG_MAX_KEYS >> 8}.${LOG_MAX_KEYS & 255}`, Date.now())).toBe('listed');
   }, 60_000);
+
+  /**
+   * The two races below are driven through the keeper itself, with a barrier that delivers an
+   * invalidation just before its PONG (as Redis does for a write executed before the watermark).
+   */
+  it('a key dropped because the log is full while a barrier waits stops the keeper before it publishes that watermark', async () => {
+    const { r, c } = await setup();
+    const conn = plainClient(r.url);
+    await conn.connect();
+    try {
+      await c.set(KEYS.meta, 'run 1 0 0 snap');
+      const since = Array.from({ length: LOG_MAX_KEYS }, (_, i) => `suspended_user:filler${i}`);
+      let stopped = '';
+      const barrierDone: (() => void)[] = [];
+      const keeper: SnapshotKeeper = new SnapshotKeeper('snap', since, {
+        conn,
+        keys: KEYS,
+        barrier: async () => {
+          keeper.record('suspended_user:victim');
+          barrierDone.forEach((f) => f());
+          return true;
+        },
+        intact: () => true,
+        onStop: (why) => (stopped = why),
+      });
+      await new Promise<void>((res) => barrierDone.push(res));
+      await keeper.stop('test over');
+      expect(stopped).toBe('log full');
+      // No watermark, or one whose log holds the victim: never a log that lacks it.
+      const lw = await c.get(KEYS.logWatermark);
+      if (lw !== null) expect(await c.lrange(lw.split(' ')[3] ?? '', 0, -1)).toContain('suspended_user:victim');
+      expect(lw).toBeNull();
+      // Nothing was appended or published after the key was dropped (the stop's withdrawal alone
+      // would hide a watermark published a moment earlier).
+      expect(await c.keys('zt_mirror:clog:*')).toEqual([]);
+    } finally {
+      conn.disconnect();
+    }
+  }, 30_000);
+
+  it('a log that vanished is not recreated shorter under the same watermark: the keeper stops', async () => {
+    const { r, c } = await setup();
+    const conn = plainClient(r.url);
+    await conn.connect();
+    try {
+      await c.set(KEYS.meta, 'run 1 0 0 snap');
+      let stopped = '';
+      const keeper = new SnapshotKeeper('snap', ['suspended_user:a', 'suspended_user:b'], { conn, keys: KEYS, barrier: async () => true, intact: () => true, onStop: (why) => (stopped = why) });
+      let first = '';
+      await waitFor(async () => (first = (await c.get(KEYS.logWatermark)) ?? '') !== '', 10_000, 'the first watermark');
+      const [, w, n, logKey] = first.split(' ');
+      expect(Number(n)).toBe(3); // the header and two keys
+      expect(await c.lrange(logKey ?? '', 1, -1)).toEqual(['suspended_user:a', 'suspended_user:b']);
+      await c.del(logKey ?? '');
+      keeper.record('suspended_user:c');
+      await c.set(KEYS.arrival, String(Number(w) + 1));
+      await waitFor(async () => stopped !== '', 10_000, 'the keeper to stop');
+      await keeper.stop('test over');
+      expect(stopped).toMatch(/log lost/);
+      expect(await c.get(KEYS.logWatermark)).toBeNull();
+      expect(await c.exists(logKey ?? '')).toBe(0);
+    } finally {
+      conn.disconnect();
+    }
+  }, 30_000);
 });
