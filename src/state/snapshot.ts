@@ -240,8 +240,11 @@ export async function freshSnapshot(
   const waiter = typeof waiting === 'function' ? timerWaiter(waiting) : waiting;
   let after = since.after;
   const waitUntil = Date.now() + WAIT_BOUND_MS;
-  /** Until a keeper fails to reach `after` in time (or its log is gone): then only a fresh snapshot. */
-  let logUntil = Date.now() + LOG_WAIT_MS;
+  /**
+   * Set when a keeper is first found short of `after` (so the wait for a build does not use it
+   * up); past it, or with its log gone, only a fresh snapshot will do.
+   */
+  let logUntil = Infinity;
   for (;;) {
     if (!live()) throw new Error('connection lost while waiting for a snapshot');
     if (Date.now() > waitUntil) throw new Error('no snapshot within the bound');
@@ -264,6 +267,7 @@ export async function freshSnapshot(
       continue;
     }
     if (state === 'logwait') {
+      if (logUntil === Infinity) logUntil = Date.now() + LOG_WAIT_MS;
       await new Promise((r) => setTimeout(r, LOG_POLL_MS + Math.random() * LOG_POLL_MS).unref());
       continue;
     }

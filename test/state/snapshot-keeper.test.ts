@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { eventually, startRedis, type RedisProcess } from '../helpers/redis.js';
 import { waitFor } from '../helpers/server.js';
-import { freshSnapshot, snapshotKeys } from '../../src/state/snapshot.js';
+import { freshSnapshot, packSnapshot, snapshotKeys } from '../../src/state/snapshot.js';
 import { LOG_MAX_KEYS, SnapshotKeeper } from '../../src/state/snapshot-keeper.js';
 import type { RedisStateStore } from '../../src/state/index.js';
 import { openStore, plainClient, redisConfig } from './fixtures.js';
@@ -250,4 +250,38 @@ describe('the snapshot keeper', () => {
       conn.disconnect();
     }
   }, 30_000);
+
+  it('a resync that waited longer than the keeper wait for the build to finish still takes the log', async () => {
+    const { r, c } = await setup();
+    const conn = plainClient(r.url);
+    const reader = plainClient(r.url);
+    await Promise.all([conn.connect(), reader.connect()]);
+    let keeper: SnapshotKeeper | undefined;
+    try {
+      // Another sidecar holds the lease and began its scan before the reader arrived.
+      await c.set(KEYS.lease, 'the-builder', 'PX', 60_000);
+      const [sec, usec] = await c.time();
+      const startUs = Number(sec) * 1e6 + Number(usec);
+      const sleep = (ms: number) => new Promise<void>((res) => setTimeout(res, ms));
+      const reading = freshSnapshot(reader, '', KEYS, () => true, sleep, 'the-reader');
+      await waitFor(async () => (await c.get(KEYS.arrival)) !== null, 10_000, "the reader's first poll");
+      // Longer than a resync waits for a keeper: the build, not the keeper, took this time.
+      await sleep(2500);
+      const packed = await packSnapshot([]);
+      const key = KEYS.staging('by-hand');
+      await c.set(key, packed);
+      const run = /run_id:(\w+)/.exec(await c.info('server'))?.[1] ?? '';
+      await c.set(KEYS.meta, `${run} ${startUs} 0 ${packed.length} ${key}`);
+      await c.set(KEYS.logWatermark, `${key} ${startUs} 1 -`, 'PX', 3000);
+      keeper = new SnapshotKeeper(key, [], { conn, keys: KEYS, barrier: async () => true, intact: () => true });
+      const got = await reading;
+      expect(got.source).toBe('shared');
+      expect(got.logKeys).toEqual([]);
+      expect(await c.get(KEYS.lease)).toBe('the-builder');
+    } finally {
+      await keeper?.stop('test over');
+      conn.disconnect();
+      reader.disconnect();
+    }
+  }, 60_000);
 });
