@@ -30,6 +30,14 @@ describe('state benches', () => {
     const [incremental, whole, built] = caught!.slice(1).map(Number) as [number, number, number];
     expect(incremental + whole + built).toBe(4);
     expect(incremental).toBeGreaterThanOrEqual(1);
+    expect(out).toMatch(/first snapshot published after [\d.]+ s; in sync after: 50 % [\d.]+ s/);
+    // Each pod that starts into a fleet in sync is served by the published snapshot and its
+    // keeper's log, or (a keeper too slow to answer within its wait) builds; never neither.
+    const pods = /in sync .* after the process was forked; (\d+) built a snapshot, (\d+) took the published one with its keeper's log; [\d,]+ µs of Redis command time per start/.exec(out);
+    expect(pods).not.toBeNull();
+    const [podBuilt, podLogged] = pods!.slice(1).map(Number) as [number, number];
+    expect(podBuilt + podLogged).toBe(3);
+    expect(podLogged).toBeGreaterThanOrEqual(1);
     expect(out).toMatch(/catch-up transfer: 10,000 x [\d.,]+ KiB read per sidecar as measured/);
     expect(out).toMatch(/## Mirror memory .*entries in mirror: 5,000/);
     expect(out).toMatch(/steady state: [\d,]+ µs\/sidecar\/min x 10,000 = [\d.]+ % of one Redis core/);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, startRedis, type RedisProcess } from '../helpers/redis.js';
 import type { Metrics } from '../../src/observability/metrics.js';
-import type { StateStore } from '../../src/state/index.js';
+import type { RedisStateStore, StateStore } from '../../src/state/index.js';
 import { openStore, redisConfig } from './fixtures.js';
 import { waitFor } from '../helpers/server.js';
 
@@ -12,7 +12,7 @@ const ACL = [
   '+ping', '+info', '+scan', '+pttl', '+pexpiretime', '+hget', '+get', '+subscribe',
   '+client|id', '+client|setname', '+client|tracking', '+client|trackinginfo',
   '+set', '+del', '+zadd', '+zremrangebyscore', '+zcard', '+pexpire', '+lpush', '+ltrim', '+expire', '+hset', '+persist', '+multi', '+exec',
-  '+eval', '+evalsha', '+time', '+type', '+setrange', '+strlen', '+getrange', '+rpush', '+llen', '+lrange',
+  '+eval', '+evalsha', '+time', '+type', '+setrange', '+strlen', '+getrange', '+rpush', '+llen', '+lrange', '+lindex',
 ];
 
 describe('RedisStateStore with a least-privilege ACL user', () => {
@@ -45,6 +45,23 @@ describe('RedisStateStore with a least-privilege ACL user', () => {
     await store.suspendUser('y', 10, 'test');
     expect((await redis.cli('EXISTS', 'zt:blocked_ip:192.0.2.1')).trim()).toBe('1');
     expect(store.ipBlocked('198.51.100.1', Date.now())).toBe('listed');
+    expect((await redis.cli('ACL', 'LOG')).trim()).toBe('');
+  });
+
+  it("a second sidecar catches up from the first one's snapshot and its keeper's log with nothing denied", async () => {
+    const url = `redis://zt-authz:s3cret@127.0.0.1:${redis.port}`;
+    // The keeper appends to its log only once a reader arrives; this write must come through it.
+    await redis.cli('SET', 'zt:suspended_user:after-build', 'true');
+    const { store: second } = await openStore(redisConfig(url, {}, { key_prefix: 'zt:' }));
+    try {
+      const s = second as RedisStateStore;
+      await eventually(() => s.synced, 15_000, 'second sidecar in sync');
+      expect(s.lastSnapshotSource).toBe('shared');
+      expect(s.lastLogKeys).toBeGreaterThanOrEqual(1);
+      expect(s.userSuspended('after-build', Date.now())).toBe('listed');
+    } finally {
+      await second.close();
+    }
     expect((await redis.cli('ACL', 'LOG')).trim()).toBe('');
   });
 
