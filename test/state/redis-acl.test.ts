@@ -19,12 +19,13 @@ describe('RedisStateStore with a least-privilege ACL user', () => {
   let redis: RedisProcess;
   let store: StateStore;
   let metrics: Metrics;
+  let url: string;
   beforeAll(async () => {
     redis = await startRedis();
     await redis.cli('ACL', 'SETUSER', 'zt-authz', ...ACL);
     // Listed before the first sync, so its snapshot reads a key (PEXPIRETIME) under the ACL.
     await redis.cli('SET', 'zt:blocked_ip:198.51.100.1', 'true', 'EX', '600');
-    const url = `redis://zt-authz:s3cret@127.0.0.1:${redis.port}`;
+    url = `redis://zt-authz:s3cret@127.0.0.1:${redis.port}`;
     ({ store, metrics } = await openStore(redisConfig(url, { remediation: { threshold: 2 } }, { key_prefix: 'zt:' })));
   });
   afterAll(async () => {
@@ -49,7 +50,6 @@ describe('RedisStateStore with a least-privilege ACL user', () => {
   });
 
   it("a second sidecar catches up from the first one's snapshot and its keeper's log with nothing denied", async () => {
-    const url = `redis://zt-authz:s3cret@127.0.0.1:${redis.port}`;
     // The keeper appends to its log only once a reader arrives; this write must come through it.
     await redis.cli('SET', 'zt:suspended_user:after-build', 'true');
     const { store: second } = await openStore(redisConfig(url, {}, { key_prefix: 'zt:' }));
