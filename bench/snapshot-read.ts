@@ -87,8 +87,8 @@ async function main(): Promise<void> {
 
   // A published snapshot that every reader accepts (its start is in the future).
   const run = /run_id:(\w+)/.exec(await r.info('server'))?.[1] ?? '';
-  await r.set('zt_mirror:csnap:bench', packed);
-  await r.set(keys.meta, `${run} ${(Date.now() + 3_600_000) * 1000} ${built.entries} ${packed.length} zt_mirror:csnap:bench`);
+  await r.set(keys.staging('bench'), packed);
+  await r.set(keys.meta, `${run} ${(Date.now() + 3_600_000) * 1000} ${built.entries} ${packed.length} ${keys.staging('bench')}`);
   await Promise.all(conns.map((c) => freshSnapshot(c, '', keys, () => true, sleep))); // loads the script on every connection
   a = await stats(r);
   await Promise.all(conns.map((c) => freshSnapshot(c, '', keys, () => true, sleep)));

@@ -54,7 +54,7 @@ import { stateSchema } from '../src/config/schema/state.js';
 import { silentLogger } from '../src/observability/logger.js';
 import { createMetrics } from '../src/observability/metrics.js';
 import { RedisStateStore } from '../src/state/redis-store.js';
-import { packSnapshot, scanNode } from '../src/state/snapshot.js';
+import { packSnapshot, scanNode, snapshotKeys } from '../src/state/snapshot.js';
 import { startRedis, type RedisProcess } from '../test/helpers/redis.js';
 import { ProbeMirror, skipDecode } from './lib/probe-mirror.js';
 
@@ -79,7 +79,7 @@ function storeConfig(url: string, prefix = '') {
 
 type ToChild = { t: 'expect'; user: string; at: number } | { t: 'status' } | { t: 'prop' } | { t: 'quit' };
 type FromChild =
-  | { t: 'status'; synced: number; total: number; built: number; incremental: number; logged: number; logKeys: number; bytesRead: number; resyncs: number; failed: number }
+  | { t: 'status'; synced: number; total: number; built: number; incremental: number; logged: number; logKeys: number; bytesRead: number; resyncs: number; failed: number; buildReasons: Tally; keeperStops: Tally }
   | { t: 'prop'; samples: number[]; missing: number }
   | { t: 'mem'; rss: number; heap: number; entries: number };
 
@@ -128,9 +128,9 @@ async function sidecarGroup(url: string, count: number): Promise<void> {
     if (m.t === 'expect') pending.push({ user: m.user, at: m.at, seen: stores.map(() => false), left: stores.length });
     else if (m.t === 'status') {
       // Resyncs done and failed, summed over this child's stores (they share one registry).
-      void metrics.stateEvents.get().then((c) => {
+      void Promise.all([metrics.stateEvents.get(), tally(metrics.stateSnapshotBuilds), tally(metrics.stateKeeperStops)]).then(([c, buildReasons, keeperStops]) => {
         const count = (event: string) => c.values.find((v) => v.labels['event'] === event)?.value ?? 0;
-        send({ t: 'status', synced: stores.filter((s) => s.synced).length, total: stores.length, built: stores.filter((s) => s.lastSnapshotSource === 'built').length, incremental: stores.filter((s) => s.lastSnapshotSource === 'incremental').length, logged: stores.filter((s) => s.lastLogKeys !== undefined).length, logKeys: stores.reduce((n, s) => n + (s.lastLogKeys ?? 0), 0), bytesRead: stores.reduce((n, s) => n + s.lastSnapshotBytes, 0), resyncs: count('resync'), failed: count('error') });
+        send({ t: 'status', synced: stores.filter((s) => s.synced).length, total: stores.length, built: stores.filter((s) => s.lastSnapshotSource === 'built').length, incremental: stores.filter((s) => s.lastSnapshotSource === 'incremental').length, logged: stores.filter((s) => s.lastLogKeys !== undefined).length, logKeys: stores.reduce((n, s) => n + (s.lastLogKeys ?? 0), 0), bytesRead: stores.reduce((n, s) => n + s.lastSnapshotBytes, 0), resyncs: count('resync'), failed: count('error'), buildReasons, keeperStops });
       });
     }
     else if (m.t === 'prop') {
@@ -274,10 +274,41 @@ function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([p, bound]).finally(() => clearTimeout(timer));
 }
 
-async function allSynced(kids: ChildProcess[]): Promise<{ synced: number; total: number; built: number; incremental: number; logged: number; logKeys: number; bytesRead: number; resyncs: number; failed: number }> {
-  const s = await request(kids, 'status');
+/** Counts by label value (a counter with one label: reason). */
+type Tally = Record<string, number>;
+
+async function tally(counter: { get(): Promise<{ values: { labels: Record<string, unknown>; value: number }[] }> }): Promise<Tally> {
+  const out: Tally = {};
+  for (const v of (await counter.get()).values) out[String(v.labels['reason'])] = (out[String(v.labels['reason'])] ?? 0) + v.value;
+  return out;
+}
+
+function addTallies(ts: Tally[]): Tally {
+  const out: Tally = {};
+  for (const t of ts) for (const [k, n] of Object.entries(t)) out[k] = (out[k] ?? 0) + n;
+  return out;
+}
+
+/** "a 2, b 1" of what `now` counts beyond `before`; "none" when nothing. */
+function tallySince(now: Tally, before: Tally = {}): string {
+  const parts = Object.entries(now)
+    .map(([k, n]) => [k, n - (before[k] ?? 0)] as const)
+    .filter(([, n]) => n > 0)
+    .map(([k, n]) => `${k} ${fmt(n)}`);
+  return parts.length === 0 ? 'none' : parts.join(', ');
+}
+
+type Status = Extract<FromChild, { t: 'status' }>;
+
+async function allSynced(kids: ChildProcess[]): Promise<Omit<Status, 't'>> {
+  return sumStatus(await request(kids, 'status'));
+}
+
+function sumStatus(s: Status[]): Omit<Status, 't'> {
   const sum = (f: (x: (typeof s)[number]) => number) => s.reduce((a, b) => a + f(b), 0);
   return {
+    buildReasons: addTallies(s.map((x) => x.buildReasons)),
+    keeperStops: addTallies(s.map((x) => x.keeperStops)),
     synced: sum((x) => x.synced),
     total: sum((x) => x.total),
     built: sum((x) => x.built),
@@ -293,10 +324,17 @@ async function allSynced(kids: ChildProcess[]): Promise<{ synced: number; total:
 /** Fractions of the fleet whose first moment in sync a wait records (see `reached`). */
 const MILESTONES = [0.5, 0.9, 0.99];
 
-async function waitSynced(kids: ChildProcess[], want: (s: { synced: number; total: number }) => boolean, timeoutMs: number, what: string, reached: number[] = []): Promise<number> {
+/**
+ * `alone.ms` is set to when every sidecar in `alone.kids` (a process each, as in a pod) was in
+ * sync: unlike the fleet's, that time is not spent queueing behind a hundred other sidecars'
+ * reads in the same process on a shared core.
+ */
+async function waitSynced(kids: ChildProcess[], want: (s: { synced: number; total: number }) => boolean, timeoutMs: number, what: string, reached: number[] = [], alone?: { kids: ChildProcess[]; ms?: number }): Promise<number> {
   const t0 = Date.now();
   for (;;) {
-    const s = await allSynced(kids);
+    const per = await request(kids, 'status');
+    const s = sumStatus(per);
+    if (alone !== undefined && alone.ms === undefined && alone.kids.every((k) => per[kids.indexOf(k)]?.synced === 1)) alone.ms = Date.now() - t0;
     MILESTONES.forEach((m, i) => {
       if (reached[i] === undefined && s.synced >= m * s.total) reached[i] = Date.now() - t0;
     });
@@ -447,6 +485,8 @@ async function main(run: Running): Promise<void> {
   const coldBuilt = coldStatus.built;
   console.log(`\n## Cold start: all ${fmt(sidecars)} in sync after ${fmt((Date.now() - startT) / 1000, 1)} s (${fmt(coldMs / 1000, 1)} s after the first status); ${coldBuilt} of them built a snapshot, the others read a shared one; command time ${fmt(cold.usec / sidecars)} µs/sidecar, Redis CPU ${fmt((cold.cpu * 1e6) / sidecars)} µs/sidecar`);
 
+  console.log(`  builds by reason: ${tallySince(coldStatus.buildReasons)}; keepers stopped: ${tallySince(coldStatus.keeperStops)}`);
+
   const clients = ((await r.call('CLIENT', 'LIST')) as string).split('\n').filter((l) => l.includes('name=zt-authz'));
   console.log(`connections: ${fmt(clients.length)} for ${fmt(sidecars)} sidecars = ${fmt(clients.length / sidecars, 2)} per sidecar`);
 
@@ -500,7 +540,7 @@ async function main(run: Running): Promise<void> {
   // The meta the AOF brings back: the storm's first publish is the first meta after the restart
   // that differs from it (read now, since a small snapshot can be published before Redis says
   // it has finished loading).
-  const metaBefore = await r.get('zt_mirror:cmeta');
+  const metaBefore = await r.get(snapshotKeys('').meta);
   r.disconnect();
   await within(redis.kill('SIGTERM'), 60_000, 'redis-server to stop (SIGTERM)');
   await waitSynced(kids, (s) => s.synced === 0, 60_000, 'every sidecar to notice Redis is gone');
@@ -526,30 +566,33 @@ async function main(run: Running): Promise<void> {
   let stormDone = false;
   const watchPublish = (async () => {
     while (!stormDone) {
-      const m = await r2.get('zt_mirror:cmeta').catch(() => metaBefore);
+      const m = await r2.get(snapshotKeys('').meta).catch(() => metaBefore);
       if (m !== null && m !== metaBefore) return void (publishedMs = Date.now() - upAt);
       await sleep(50);
     }
   })();
-  const stormMs = await waitSynced(kids, (s) => s.synced === sidecars, 900_000, 'the fleet to come back in sync (restart storm)', stormMilestones).finally(() => (stormDone = true));
+  const stormAlone: { kids: ChildProcess[]; ms?: number } = { kids: alone };
+  const stormMs = await waitSynced(kids, (s) => s.synced === sidecars, 900_000, 'the fleet to come back in sync (restart storm)', stormMilestones, stormAlone).finally(() => (stormDone = true));
   await watchPublish;
   const storm = delta(rs0, await stats(r2), SCRIPT_INNER);
   const stormPer = storm.usec / sidecars;
   const stormStatus = await allSynced(kids);
   const builds = stormStatus.built;
   console.log(`\n## Restart storm: redis-server down ${fmt((upAt - downAt) / 1000, 1)} s; all ${fmt(sidecars)} back in sync ${fmt(stormMs / 1000, 1)} s after it accepted connections`);
-  console.log(`  first snapshot published after ${fmt(publishedMs / 1000, 1)} s; in sync after: ${MILESTONES.map((m, i) => `${m * 100} % ${fmt((stormMilestones[i] ?? NaN) / 1000, 1)} s`).join(', ')}, all ${fmt(stormMs / 1000, 1)} s`);
+  console.log(`  first snapshot published after ${fmt(publishedMs / 1000, 1)} s; in sync after: ${MILESTONES.map((m, i) => `${m * 100} % ${fmt((stormMilestones[i] ?? NaN) / 1000, 1)} s`).join(', ')}, all ${fmt(stormMs / 1000, 1)} s; the ${alone.length} sidecars alone in a process each, as in a pod: ${fmt((stormAlone.ms ?? NaN) / 1000, 1)} s`);
   console.log(`  resyncs per sidecar since the cold start: ${fmt((stormStatus.resyncs - coldStatus.resyncs) / sidecars, 2)} completed, ${fmt((stormStatus.failed - coldStatus.failed) / sidecars, 2)} failed and retried`);
   const readers = Math.max(1, sidecars - builds);
   const bytesPerReader = stormStatus.bytesRead / readers;
   console.log(`  ${fmt(awayWrites)} writes made while the fleet was away; ${fmt(stormStatus.incremental)} sidecars caught up incrementally (only the changed buckets), ${fmt(sidecars - builds - stormStatus.incremental)} read the whole snapshot, ${builds} built one; ${fmt(stormStatus.logged)} took a snapshot begun before their resync with its keeper's log (${fmt(stormStatus.logKeys / Math.max(1, stormStatus.logged), 1)} logged keys re-read each)`);
   console.log(`  ${builds} snapshot builds; catch-up command time ${fmt(stormPer)} µs/sidecar (builds included), Redis CPU ${fmt((storm.cpu * 1e6) / sidecars)} µs/sidecar; snapshot bytes read ${fmt(bytesPerReader)} per reading sidecar (whole: ${fmt(packedBytes)})`);
+  console.log(`  builds by reason: ${tallySince(stormStatus.buildReasons, coldStatus.buildReasons)}; keepers stopped since the cold start: ${tallySince(stormStatus.keeperStops, coldStatus.keeperStops)}`);
   console.log(`  by command: ${storm.by.map(([n, c, u]) => `${n} ${fmt(c)} calls ${fmt(u)} µs`).join('; ')}`);
 
   // ---- pod starts: one sidecar at a time joins the fleet in sync, as in a rolling deploy
   const podMs: number[] = [];
   let podBuilt = 0;
   let podLogged = 0;
+  const podReasons: Tally[] = [];
   const p0 = await stats(r2);
   const pt = Date.now();
   for (let i = 0; i < PODS; i++) {
@@ -562,12 +605,13 @@ async function main(run: Running): Promise<void> {
     const st = await allSynced([k]);
     podBuilt += st.built;
     podLogged += st.logged;
+    podReasons.push(st.buildReasons);
   }
   const pods = delta(p0, await stats(r2), SCRIPT_INNER);
   // The fleet's heartbeats run meanwhile: their quiet-state rate is taken off.
   const podUsec = Math.max(0, pods.usec - quietPer * sidecars * ((Date.now() - pt) / 60_000)) / PODS;
   console.log(`\n## Pod starts: ${PODS} sidecars started one after another into the fleet in sync, each after one write`);
-  console.log(`  in sync ${podMs.map((ms) => `${fmt(ms / 1000, 1)} s`).join(', ')} after the process was forked; ${podBuilt} built a snapshot, ${podLogged} took the published one with its keeper's log; ${fmt(podUsec)} µs of Redis command time per start beyond the fleet's heartbeats (one build: ${fmt(build.usec)} µs)`);
+  console.log(`  in sync ${podMs.map((ms) => `${fmt(ms / 1000, 1)} s`).join(', ')} after the process was forked; ${podBuilt} built a snapshot (${tallySince(addTallies(podReasons))}), ${podLogged} took the published one with its keeper's log; ${fmt(podUsec)} µs of Redis command time per start beyond the fleet's heartbeats (one build: ${fmt(build.usec)} µs)`);
 
   // ---- extrapolation
   const getrange = storm.by.find(([n]) => n === 'getrange')?.[2] ?? 0;

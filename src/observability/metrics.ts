@@ -145,6 +145,20 @@ export function createMetrics() {
       labelNames: ['event'] as const,
       registers: [registry],
     }),
+    /** Why a sidecar's resync built the shared snapshot itself (snapshot.ts BuildReason). */
+    stateSnapshotBuilds: new Counter({
+      name: 'zt_authz_state_snapshot_builds_total',
+      help: 'Shared snapshots this sidecar built, by why no published one would do',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    /** Why the keeper of a snapshot this sidecar built stopped (snapshot-keeper.ts KeeperStop). */
+    stateKeeperStops: new Counter({
+      name: 'zt_authz_state_keeper_stops_total',
+      help: 'Snapshot keepers this sidecar stopped, by reason',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
     configInfo: new Gauge({
       name: 'zt_authz_config_info',
       help: 'Active policy hash (value is 1)',

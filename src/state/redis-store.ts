@@ -588,6 +588,7 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
         for (const l of loaded) decode(l.pages, l.offsetMs, builder);
         this.mirror.replace(builder);
       }
+      if (only?.buildReason !== undefined) this.deps.metrics.stateSnapshotBuilds.inc({ reason: only.buildReason });
       this.lastSnapshotSource = only?.source ?? loaded[0]?.source;
       this.lastSnapshotBytes = loaded.reduce((n, l) => n + (l.bytesRead ?? 0), 0);
       this.lastLogKeys = only?.logKeys?.length;
@@ -669,7 +670,7 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
   }
 
   private keep(snapshot: string, since: Set<string>): void {
-    void this.keeper?.stop('replaced by a newer build');
+    void this.keeper?.stop('newer_build');
     const epoch = this.epoch;
     const channel = this.channels.get('standalone');
     if (channel === undefined) return;
@@ -678,7 +679,10 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
       keys: this.snapKeys,
       barrier: () => channel.barrier(),
       intact: () => !this.closed && this.epoch === epoch && channel.isHealthy(),
-      onStop: (why) => this.deps.logger.debug({ why }, 'state: snapshot keeper stopped'),
+      onStop: (why) => {
+        this.deps.metrics.stateKeeperStops.inc({ reason: why });
+        this.deps.logger.debug({ why }, 'state: snapshot keeper stopped');
+      },
     });
   }
 

@@ -2,9 +2,10 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { Script } from './lua-script.js';
 import type { SnapshotKeys } from './snapshot.js';
-import { KEEP, UNKEEP } from './snapshot-scripts.js';
+import { KEEP, REFRESH, UNKEEP } from './snapshot-scripts.js';
 
 const keep = new Script(KEEP);
+const refresh = new Script(REFRESH);
 const unkeep = new Script(UNKEEP);
 
 /** How often the keeper looks for resyncs that arrived after its watermark. */
@@ -32,8 +33,11 @@ export interface KeeperDeps {
   barrier(): Promise<boolean>;
   /** False once this sidecar's tracking was disrupted after the snapshot's build began. */
   intact(): boolean;
-  onStop?(why: string): void;
+  onStop?(why: KeeperStop): void;
 }
+
+/** Why a keeper stopped (a metric label): after any of these the next resync builds. */
+export type KeeperStop = 'log_full' | 'tracking_disrupted' | 'snapshot_replaced' | 'log_lost' | 'newer_build' | 'closing';
 
 /**
  * Keeps the snapshot this sidecar built usable by resyncs that start after it: a resync needs a
@@ -65,6 +69,8 @@ export class SnapshotKeeper {
   private refreshedAt = 0;
   /** The tick in progress, which a stop waits for before it withdraws the watermark. */
   private inflight: Promise<void> | undefined;
+  /** A watermark refresh sent while a tick is in progress. */
+  private refreshing: Promise<void> | undefined;
   private stopped = false;
   private stopping: Promise<void> | undefined;
   private readonly timer: NodeJS.Timeout;
@@ -99,7 +105,7 @@ export class SnapshotKeeper {
    */
   record(key: string): void {
     if (this.stopped || this.logged.has(key)) return;
-    if (this.logged.size >= LOG_MAX_KEYS) return void this.stop('log full');
+    if (this.logged.size >= LOG_MAX_KEYS) return void this.stop('log_full');
     this.logged.add(key);
     this.queue.push(key);
   }
@@ -109,7 +115,7 @@ export class SnapshotKeeper {
    * tick in progress finishes first (it publishes nothing more once stopped; a KEEP already sent
    * would otherwise land after the withdrawal and leave readers waiting on a keeper that is gone).
    */
-  stop(why: string): Promise<void> {
+  stop(why: KeeperStop): Promise<void> {
     if (this.stopping !== undefined) return this.stopping;
     this.stopped = true;
     clearInterval(this.timer);
@@ -120,9 +126,20 @@ export class SnapshotKeeper {
   }
 
   private tick(): void {
-    if (this.stopped || this.inflight !== undefined) return;
-    if (!this.d.intact()) return void this.stop('tracking disrupted');
-    this.inflight = this.step().finally(() => (this.inflight = undefined));
+    if (this.stopped) return;
+    if (!this.d.intact()) return void this.stop('tracking_disrupted');
+    if (this.inflight === undefined) this.inflight = this.step().finally(() => (this.inflight = undefined));
+    else if (this.refreshing === undefined && Date.now() - this.refreshedAt >= REFRESH_MS) {
+      // An advance can take seconds in a busy process (a restart storm): its watermark lapsing
+      // meanwhile would send every waiting resync to build a snapshot of its own.
+      this.refreshing = refresh
+        .run(this.d.conn, [this.d.keys.meta, this.d.keys.logWatermark], [this.snapshot, WATERMARK_TTL_MS])
+        .then((ok) => {
+          if (Number(ok) === 1) this.refreshedAt = Date.now();
+        })
+        .catch(() => undefined)
+        .finally(() => (this.refreshing = undefined));
+    }
   }
 
   private async step(): Promise<void> {
@@ -138,7 +155,7 @@ export class SnapshotKeeper {
   private async advance(): Promise<void> {
     const [sec, usec] = await this.d.conn.time();
     const w = Number(sec) * 1e6 + Number(usec);
-    if (!(await this.d.barrier()) || !this.d.intact()) return void this.stop('tracking disrupted');
+    if (!(await this.d.barrier()) || !this.d.intact()) return void this.stop('tracking_disrupted');
     // Every key of a write before W has now been through record(); if one was dropped, stop.
     if (this.stopped) return;
     await this.append(w.toFixed(0));
@@ -156,7 +173,7 @@ export class SnapshotKeeper {
         const last = at + APPEND_PAGE >= batch.length;
         const args = [this.snapshot, last ? watermark : '', LOG_TTL_MS, WATERMARK_TTL_MS, this.header, this.created ? '0' : '1', ...page];
         const ok = await keep.run(this.d.conn, [this.d.keys.meta, this.d.keys.logWatermark, this.logKey], args);
-        if (Number(ok) !== 1) return void this.stop('snapshot replaced, or its log lost');
+        if (Number(ok) !== 1) return void this.stop(Number(ok) === 0 ? 'snapshot_replaced' : 'log_lost');
         this.created = true;
       }
       this.refreshedAt = Date.now();

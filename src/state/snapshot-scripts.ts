@@ -78,7 +78,9 @@ return {r[1], string.format('%.0f', nowUs), table.concat(out), exact and '1' or 
  *   entries (the first is the keeper's header) is as good
  *   (see snapshot-keeper.ts);
  * - 'logwait' when a keeper serves that snapshot but has not reached \`after\` yet;
- * - else 'build' (the caller now holds the lease; meta is the run id) or 'wait'.
+ * - else 'build' (the caller now holds the lease; meta is the run id, log why no stored snapshot
+ *   would do: no_snapshot, server_restarted, no_keeper, other_keeper, or log_refused when the
+ *   caller asked for no logged catch-up) or 'wait'.
  * INFO is only read when a candidate is found or a build starts, so the polls of waiting sidecars
  * stay cheap.
  */
@@ -105,7 +107,12 @@ if meta then
   if state then
     local run = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)') or ''
     if mrun == run then
-      if state == 'logwait' then return {'logwait', fmt(now), fmt(after), '', ''} end
+      if state == 'logwait' then
+        -- The keeper advances only past an arrival it reads: one whose first poll's record
+        -- expired before a slow keeper looked would wait for nothing.
+        if (tonumber(redis.call('GET', KEYS[3]) or '0') or 0) < after then redis.call('SET', KEYS[3], fmt(after), 'PX', 10000) end
+        return {'logwait', fmt(now), fmt(after), '', ''}
+      end
       return {state, fmt(now), fmt(after), meta, log or ''}
     end
   end
@@ -113,7 +120,15 @@ end
 -- Already ours: a retry of a call whose reply was lost.
 if redis.call('GET', KEYS[2]) == ARGV[2] or redis.call('SET', KEYS[2], ARGV[2], 'NX', 'PX', ARGV[3]) then
   local run = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)') or ''
-  return {'build', fmt(now), fmt(after), run, ''}
+  local why = 'no_snapshot'
+  if meta then
+    local lw = redis.call('GET', KEYS[4])
+    if string.match(meta, '^(%w+) ') ~= run then why = 'server_restarted'
+    elseif ARGV[4] ~= '1' then why = 'log_refused'
+    elseif not lw then why = 'no_keeper'
+    else why = 'other_keeper' end
+  end
+  return {'build', fmt(now), fmt(after), run, why}
 end
 return {'wait', fmt(now), fmt(after), '', ''}
 `;
@@ -125,16 +140,16 @@ return {'wait', fmt(now), fmt(after), '', ''}
  * <log length> <log key>", only while the meta still names this keeper's snapshot and the log is
  * the one this keeper wrote: its first entry is the keeper's own header, so a log that vanished
  * (deleted, expired) and would be recreated shorter by RPUSH is refused instead of published.
- * Returns 1, or 0 when the keeper must stop.
+ * Returns 1; 0 when the snapshot was replaced, -1 when the log was lost: the keeper must stop.
  */
 export const KEEP = `
 local meta = redis.call('GET', KEYS[1])
 if not meta or string.match(meta, '^%S+ %d+ %d+ %d+ (.+)$') ~= ARGV[1] then return 0 end
 local n = redis.call('LLEN', KEYS[3])
 if n == 0 then
-  if ARGV[6] ~= '1' then return 0 end
+  if ARGV[6] ~= '1' then return -1 end
   n = redis.call('RPUSH', KEYS[3], ARGV[5])
-elseif redis.call('LINDEX', KEYS[3], 0) ~= ARGV[5] then return 0 end
+elseif redis.call('LINDEX', KEYS[3], 0) ~= ARGV[5] then return -1 end
 if #ARGV > 6 then n = redis.call('RPUSH', KEYS[3], unpack(ARGV, 7)) end
 redis.call('PEXPIRE', KEYS[3], ARGV[3])
 if ARGV[2] ~= '' then
@@ -144,6 +159,19 @@ else
   if lw and string.sub(lw, 1, #ARGV[1] + 1) == ARGV[1] .. ' ' then redis.call('PEXPIRE', KEYS[2], ARGV[4]) end
 end
 return 1
+`;
+
+/**
+ * KEYS: meta, log watermark. ARGV: snapshot key, watermark ttl ms. Keeps this keeper's watermark
+ * alive while one of its advances is slow (it stays true: a watermark's log only grows), as long
+ * as the meta still names its snapshot.
+ */
+export const REFRESH = `
+local meta = redis.call('GET', KEYS[1])
+if not meta or string.match(meta, '^%S+ %d+ %d+ %d+ (.+)$') ~= ARGV[1] then return 0 end
+local lw = redis.call('GET', KEYS[2])
+if lw and string.sub(lw, 1, #ARGV[1] + 1) == ARGV[1] .. ' ' then redis.call('PEXPIRE', KEYS[2], ARGV[2]) return 1 end
+return 0
 `;
 
 /** KEYS: log watermark. ARGV: snapshot key. A stopping keeper withdraws its watermark (not a successor's). */

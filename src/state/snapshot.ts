@@ -83,7 +83,16 @@ export interface LoadedSnapshot {
   readonly logKeys?: string[];
   /** Built here and published under this key: the caller may keep its log (snapshot-keeper.ts). */
   readonly published?: string;
+  /** Built by a shared resync: why no published snapshot would do (a metric label). */
+  readonly buildReason?: BuildReason;
 }
+
+/**
+ * Why a resync built a snapshot instead of reading the published one. keeper_late: a keeper
+ * serves it but did not reach this resync's start within LOG_WAIT_MS; log_unreadable: its log
+ * was shorter than its watermark said (expired, deleted).
+ */
+export type BuildReason = 'no_snapshot' | 'server_restarted' | 'no_keeper' | 'other_keeper' | 'keeper_late' | 'log_unreadable';
 
 const scanStep = new Script(SCAN_STEP);
 const fetchOrLease = new Script(FETCH_OR_LEASE);
@@ -149,18 +158,21 @@ export interface SnapshotKeys {
 }
 
 /**
- * The chunked snapshot has its own meta and snapshot keys: a sidecar of an earlier release (one
- * deflated stream under zt_mirror:zmeta, raw pages under zt_mirror:meta) never reads one, nor this
- * release one of theirs. The lease is shared.
+ * Each snapshot format has its own meta, snapshot, log and watermark keys: a sidecar of an earlier
+ * release (ZTC1 chunks under zt_mirror:cmeta, one deflated stream under zt_mirror:zmeta, raw pages
+ * under zt_mirror:meta) never reads one, nor this release one of theirs, and two releases' keepers
+ * never overwrite each other's watermark during a rolling upgrade. The lease and the arrival key
+ * are shared: the first keeps the two from scanning Redis at once, the second only makes a keeper
+ * look sooner.
  */
 export function snapshotKeys(prefix: string): SnapshotKeys {
   return {
-    meta: `${prefix}zt_mirror:cmeta`,
+    meta: `${prefix}zt_mirror:c2meta`,
     lease: `${prefix}zt_mirror:lease`,
     arrival: `${prefix}zt_mirror:zarrival`,
-    logWatermark: `${prefix}zt_mirror:clogw`,
-    staging: (id) => `${prefix}zt_mirror:csnap:${id}`,
-    log: (id) => `${prefix}zt_mirror:clog:${id}`,
+    logWatermark: `${prefix}zt_mirror:c2logw`,
+    staging: (id) => `${prefix}zt_mirror:c2snap:${id}`,
+    log: (id) => `${prefix}zt_mirror:c2log:${id}`,
   };
 }
 
@@ -188,12 +200,12 @@ function allBuckets(index: ChunkIndex): number[] {
   return Array.from({ length: index.buckets }, (_, b) => b);
 }
 
-async function unpackBuckets(index: ChunkIndex, chunks: Buffer, buckets: number[], chunkOf = (b: number) => chunks.subarray(...chunkSpan(index, b))): Promise<Buffer[]> {
+async function unpackBuckets(index: ChunkIndex, chunks: Buffer, buckets: number[], chunkOf = (b: number) => chunks.subarray(...chunkSpan(index, b)), verify = true): Promise<Buffer[]> {
   const out: Buffer[] = [];
   for (let i = 0; i < buckets.length; i++) {
     if (i % UNPACK_YIELD_EVERY === UNPACK_YIELD_EVERY - 1) await new Promise((r) => setImmediate(r));
     const b = buckets[i] as number;
-    const raw = unpackChunk(index, b, chunkOf(b));
+    const raw = unpackChunk(index, b, chunkOf(b), verify);
     if (raw.length > 0) out.push(raw);
   }
   return out;
@@ -268,7 +280,10 @@ export async function freshSnapshot(
     }
     if (state === 'logwait') {
       if (logUntil === Infinity) logUntil = Date.now() + LOG_WAIT_MS;
-      await new Promise((r) => setTimeout(r, LOG_POLL_MS + Math.random() * LOG_POLL_MS).unref());
+      // Soon after the first, polls slow down: a keeper this slow is busy, and a fleet polling
+      // every 60-120 ms for long would load Redis more than the keeper's answer saves.
+      const poll = logUntil - Date.now() > LOG_WAIT_MS - LOG_FAST_MS ? LOG_POLL_MS : LOG_SLOW_POLL_MS;
+      await new Promise((r) => setTimeout(r, poll + Math.random() * poll).unref());
       continue;
     }
     if (state === 'ok') {
@@ -306,9 +321,10 @@ export async function freshSnapshot(
       } catch {
         await release();
       }
-      if (packed === undefined) return built;
+      const buildReason: BuildReason = log === 'log_refused' ? (logUntil === 0 ? 'log_unreadable' : 'keeper_late') : (log as BuildReason);
+      if (packed === undefined) return { ...built, buildReason };
       const index = parseIndex(packed, packed.length);
-      return { ...built, base: { index, chunks: packed.subarray(index.headerBytes) }, ...(published === undefined ? {} : { published }) };
+      return { ...built, buildReason, base: { index, chunks: packed.subarray(index.headerBytes) }, ...(published === undefined ? {} : { published }) };
     }
     // Someone else is building: wait for the publish, or poll with jitter (a fleet polling in step would arrive together).
     await waiter.wait();
@@ -319,11 +335,19 @@ export async function freshSnapshot(
 const FIRST_WATERMARK_TTL_MS = 3_000;
 /**
  * How long a resync waits for a keeper to reach its start before it asks for a fresh snapshot.
- * A live keeper answers within a tick and a round trip or two (snapshot-keeper.ts).
+ * A keeper answers within a tick and a few round trips, but one sharing a busy process (a restart
+ * storm) can take seconds, and a 2 s bound made 4 of 6 builds in a million-entry storm
+ * (bench/state-scale.ts, build reason keeper_late): each a 4-6 s scan of Redis that replaced the
+ * snapshot the others were about to take. Waiting is bounded by the keeper itself: 'logwait' means
+ * its watermark lives, which it keeps alive for 3 s at a time and withdraws when it stops, so a
+ * keeper that is gone turns into a build within seconds whatever this bound is.
  */
-const LOG_WAIT_MS = 2_000;
+const LOG_WAIT_MS = 15_000;
 /** Polls while a keeper catches up: it looks every 50 ms, so ~a tick later the watermark is past. */
 const LOG_POLL_MS = 60;
+/** For how long from the first 'logwait' the polls are LOG_POLL_MS apart; then LOG_SLOW_POLL_MS. */
+const LOG_FAST_MS = 2_000;
+const LOG_SLOW_POLL_MS = 300;
 /** Log entries per LRANGE, so one reply stays small. */
 const LOG_READ_PAGE = 1000;
 
@@ -400,7 +424,7 @@ async function readPublishedOrThrow(conn: Redis, meta: string, offsetMs: number,
   const changed = base === undefined ? undefined : worthReading(base.index, index);
   // The base's own entries of those buckets, first: a base that does not unpack (it never should)
   // means reading everything, not failing every resync on it.
-  const removed = base === undefined || changed === undefined ? undefined : await unpackBuckets(base.index, base.chunks, changed).catch(() => undefined);
+  const removed = base === undefined || changed === undefined ? undefined : await unpackBuckets(base.index, base.chunks, changed, undefined, false).catch(() => undefined);
   if (base === undefined || changed === undefined || removed === undefined) {
     const whole = await readRange(conn, key, Math.max(first.length, headBytes), bytes, count);
     if (whole === undefined) return undefined;

@@ -33,15 +33,27 @@ describe('state benches', () => {
     expect(out).toMatch(/first snapshot published after [\d.]+ s; in sync after: 50 % [\d.]+ s/);
     // Each pod that starts into a fleet in sync is served by the published snapshot and its
     // keeper's log, or (a keeper too slow to answer within its wait) builds; never neither.
-    const pods = /in sync .* after the process was forked; (\d+) built a snapshot, (\d+) took the published one with its keeper's log; [\d,]+ µs of Redis command time per start/.exec(out);
+    const pods = /in sync .* after the process was forked; (\d+) built a snapshot \(([^)]*)\), (\d+) took the published one with its keeper's log; [\d,]+ µs of Redis command time per start/.exec(out);
     expect(pods).not.toBeNull();
-    const [podBuilt, podLogged] = pods!.slice(1).map(Number) as [number, number];
+    const podBuilt = Number(pods![1]);
+    const podLogged = Number(pods![3]);
     expect(podBuilt + podLogged).toBe(3);
     expect(podLogged).toBeGreaterThanOrEqual(1);
+    // Every build is counted under the reason no published snapshot would do.
+    expect(tallied(pods![2] as string)).toBe(podBuilt);
+    const storm = /(\d+) snapshot builds; catch-up[^\n]*\n\s*builds by reason: ([^;]*);/.exec(out);
+    expect(storm).not.toBeNull();
+    expect(tallied(storm![2] as string)).toBe(Number(storm![1]));
+    expect(out).toMatch(/all [\d.]+ s; the 2 sidecars alone in a process each, as in a pod: [\d.]+ s/);
     expect(out).toMatch(/catch-up transfer: 10,000 x [\d.,]+ KiB read per sidecar as measured/);
     expect(out).toMatch(/## Mirror memory .*entries in mirror: 5,000/);
     expect(out).toMatch(/steady state: [\d,]+ µs\/sidecar\/min x 10,000 = [\d.]+ % of one Redis core/);
   }, 180_000);
+
+  /** The count in a bench's "reason n, reason m" tally ("none": 0). */
+  function tallied(t: string): number {
+    return t === 'none' ? 0 : t.split(', ').reduce((n, part) => n + Number((/ ([\d,]+)$/.exec(part)?.[1] ?? 'NaN').replace(/,/g, '')), 0);
+  }
 
   it('snapshot-read: one reader of the deflated snapshot against raw pages in the same run', async () => {
     await ensureBuilt();

@@ -2,7 +2,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { eventually, startRedis, type RedisProcess } from '../helpers/redis.js';
 import { RedisStateStore } from '../../src/state/index.js';
+import { deflateRawSync } from 'node:zlib';
 import { decodePages, freshSnapshot, packSnapshot, scanNode, snapshotKeys, type LoadedSnapshot } from '../../src/state/snapshot.js';
+import { parseIndex, unpackChunk } from '../../src/state/snapshot-chunks.js';
 import { openStore, redisConfig } from './fixtures.js';
 
 const KEYS = snapshotKeys('');
@@ -69,7 +71,7 @@ describe('the published (compressed) snapshot', () => {
     const stored = await c.getBuffer(key ?? '');
     expect(stored?.length).toBe(Number(bytes));
     // The chunked format's magic, and smaller than the raw pages.
-    expect(stored?.subarray(0, 4).toString()).toBe('ZTC1');
+    expect(stored?.subarray(0, 4).toString()).toBe('ZTC2');
     const raw = reference.pages.reduce((n, p) => n + p.length, 0);
     expect(Number(bytes)).toBeLessThan(raw / 2);
   });
@@ -82,8 +84,8 @@ describe('the published (compressed) snapshot', () => {
       // an entry that is not in Redis; then damaged.
       const packed = await packSnapshot([Buffer.from('s5:ghost-1;s7:mallory-1;')]);
       const stored = damage === 'corrupted' ? Buffer.from(packed.map((b, i) => (i > 2 ? b ^ 0x5a : b))) : packed.subarray(0, packed.length - 4);
-      await c.set('zt_mirror:csnap:planted', stored);
-      await c.set(KEYS.meta, `${runId} ${(Date.now() + 3_600_000) * 1000} 2 ${packed.length} zt_mirror:csnap:planted`);
+      await c.set(KEYS.staging('planted'), stored);
+      await c.set(KEYS.meta, `${runId} ${(Date.now() + 3_600_000) * 1000} 2 ${packed.length} ${KEYS.staging('planted')}`);
       const opened = await openStore(redisConfig(r.url));
       const s = (store = opened.store as RedisStateStore);
       await eventually(() => s.synced, 10_000, 'in sync');
@@ -96,4 +98,27 @@ describe('the published (compressed) snapshot', () => {
       expect(await c.get(KEYS.meta)).not.toContain('planted');
     });
   }
+
+  it('a planted chunk that would inflate to 80 MB is refused at the size cap, before its digest is computed, and the sidecar builds', async () => {
+    const { r, c } = await setup();
+    const bomb = deflateRawSync(Buffer.alloc(80 * 1024 * 1024, 0x73), { level: 9 });
+    // One bucket: magic, flags (exact), 3 reserved, buckets, entries; its digest; its chunk's end.
+    const head = Buffer.alloc(16 + 16 + 4);
+    head.write('ZTC2', 0, 'latin1');
+    head.writeUInt8(1, 4);
+    head.writeUInt32BE(1, 8);
+    head.writeUInt32BE(1, 12);
+    head.writeUInt32BE(bomb.length, 32);
+    const stored = Buffer.concat([head, bomb]);
+    expect(() => unpackChunk(parseIndex(stored, stored.length), 0, bomb)).toThrow(/larger than/);
+    const runId = /run_id:(\w+)/.exec(await c.info('server'))?.[1] ?? '';
+    await c.set(KEYS.staging('bomb'), stored);
+    await c.set(KEYS.meta, `${runId} ${(Date.now() + 3_600_000) * 1000} 1 ${stored.length} ${KEYS.staging('bomb')}`);
+    const opened = await openStore(redisConfig(r.url));
+    const s = (store = opened.store as RedisStateStore);
+    await eventually(() => s.synced, 10_000, 'in sync');
+    expect(s.lastSnapshotSource).toBe('built');
+    expect(s.userSuspended('mallory', Date.now())).toBe('listed');
+    expect(await c.get(KEYS.meta)).not.toContain('bomb');
+  });
 });

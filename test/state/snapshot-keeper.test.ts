@@ -137,11 +137,15 @@ describe('the snapshot keeper', () => {
     // A watermark that will never move past any reader's start, as a frozen keeper leaves it.
     await c.set(KEYS.logWatermark, `${await snapshotKey(c)} 1 0 ${KEYS.log('gone')}`, 'PX', 60_000);
     await c.set('suspended_user:late', 'true', 'EX', 3600);
-    const started = Date.now();
-    const b = await sidecar(r);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(1500);
+    const { store, metrics } = await openStore(redisConfig(r.url));
+    const b = store as RedisStateStore;
+    stores.push(b);
+    await eventually(() => b.synced, 40_000, 'sidecar in sync');
     expect(b.lastSnapshotSource).toBe('built');
     expect(b.userSuspended('late', Date.now())).toBe('listed');
+    // It waited the whole bound for the keeper, which is what tells keeper_late from no_keeper.
+    const builds = (await metrics.stateSnapshotBuilds.get()).values.map((v) => [v.labels['reason'], v.value]);
+    expect(builds).toEqual([['keeper_late', 1]]);
   }, 60_000);
 
   it('a keeper whose subscriber is cut stops: its watermark never passes the moment tracking broke', async () => {
@@ -211,15 +215,15 @@ describe('the snapshot keeper', () => {
         onStop: (why) => (stopped = why),
       });
       await new Promise<void>((res) => barrierDone.push(res));
-      await keeper.stop('test over');
-      expect(stopped).toBe('log full');
+      await keeper.stop('closing');
+      expect(stopped).toBe('log_full');
       // No watermark, or one whose log holds the victim: never a log that lacks it.
       const lw = await c.get(KEYS.logWatermark);
       if (lw !== null) expect(await c.lrange(lw.split(' ')[3] ?? '', 0, -1)).toContain('suspended_user:victim');
       expect(lw).toBeNull();
       // Nothing was appended or published after the key was dropped (the stop's withdrawal alone
       // would hide a watermark published a moment earlier).
-      expect(await c.keys('zt_mirror:clog:*')).toEqual([]);
+      expect(await c.keys('zt_mirror:c2log:*')).toEqual([]);
     } finally {
       conn.disconnect();
     }
@@ -242,8 +246,8 @@ describe('the snapshot keeper', () => {
       keeper.record('suspended_user:c');
       await c.set(KEYS.arrival, String(Number(w) + 1));
       await waitFor(async () => stopped !== '', 10_000, 'the keeper to stop');
-      await keeper.stop('test over');
-      expect(stopped).toMatch(/log lost/);
+      await keeper.stop('closing');
+      expect(stopped).toBe('log_lost');
       expect(await c.get(KEYS.logWatermark)).toBeNull();
       expect(await c.exists(logKey ?? '')).toBe(0);
     } finally {
@@ -279,8 +283,64 @@ describe('the snapshot keeper', () => {
       expect(got.logKeys).toEqual([]);
       expect(await c.get(KEYS.lease)).toBe('the-builder');
     } finally {
-      await keeper?.stop('test over');
+      await keeper?.stop('closing');
       conn.disconnect();
+      reader.disconnect();
+    }
+  }, 60_000);
+
+  /** A reader whose first poll is in, against a snapshot published by hand as begun before it. */
+  async function readerWaiting(r: RedisProcess, c: Redis): Promise<{ reader: Redis; reading: ReturnType<typeof freshSnapshot>; key: string }> {
+    const reader = plainClient(r.url);
+    await reader.connect();
+    const [sec, usec] = await c.time();
+    const startUs = Number(sec) * 1e6 + Number(usec);
+    const packed = await packSnapshot([]);
+    const key = KEYS.staging('by-hand');
+    await c.set(key, packed);
+    const run = /run_id:(\w+)/.exec(await c.info('server'))?.[1] ?? '';
+    await c.set(KEYS.meta, `${run} ${startUs} 0 ${packed.length} ${key}`);
+    await c.set(KEYS.logWatermark, `${key} ${startUs} 1 -`, 'PX', 3000);
+    const sleep = (ms: number) => new Promise<void>((res) => setTimeout(res, ms));
+    const reading = freshSnapshot(reader, '', KEYS, () => true, sleep, 'the-reader');
+    await waitFor(async () => (await c.get(KEYS.arrival)) !== null, 10_000, "the reader's first poll");
+    return { reader, reading, key };
+  }
+
+  it('a keeper whose advance outlasts its watermark and the first 2 s of the wait still serves the resync waiting for it', async () => {
+    const { r, c } = await setup();
+    const conn = plainClient(r.url);
+    await conn.connect();
+    let keeper: SnapshotKeeper | undefined;
+    const { reader, reading, key } = await readerWaiting(r, c);
+    try {
+      let advances = 0;
+      // A keeper in a process too busy to finish an advance for 5 s (a restart storm).
+      const slow = () => new Promise<boolean>((res) => setTimeout(() => res(true), 5000));
+      keeper = new SnapshotKeeper(key, ['suspended_user:a'], { conn, keys: KEYS, barrier: () => (advances++, slow()), intact: () => true });
+      const got = await reading;
+      expect(got.source).toBe('shared');
+      expect(got.logKeys).toEqual(['suspended_user:a']);
+      expect(got.buildReason).toBeUndefined();
+      expect(advances).toBeGreaterThan(0);
+      expect(await c.get(KEYS.lease)).toBeNull();
+    } finally {
+      await keeper?.stop('closing');
+      conn.disconnect();
+      reader.disconnect();
+    }
+  }, 60_000);
+
+  it('a keeper that is gone ends the wait for it as soon as its watermark lapses: the resync builds, saying why', async () => {
+    const { r, c } = await setup();
+    await c.set('suspended_user:bob', 'true', 'EX', 3600);
+    const { reader, reading } = await readerWaiting(r, c);
+    try {
+      const got = await reading;
+      expect(got.source).toBe('built');
+      expect(got.buildReason).toBe('no_keeper');
+      expect(got.entries).toBe(1);
+    } finally {
       reader.disconnect();
     }
   }, 60_000);
