@@ -54,6 +54,20 @@ describe('the published (compressed) snapshot', () => {
     return { r, c };
   }
 
+  /**
+   * Publishes `stored` as a snapshot that claims to start an hour ahead (so any resync would take
+   * it, and says it is `bytes` long), then opens a sidecar and waits until it is in sync.
+   */
+  async function plantedThenSynced(r: RedisProcess, c: Redis, name: string, stored: Buffer, entries: number, bytes: number): Promise<RedisStateStore> {
+    const runId = /run_id:(\w+)/.exec(await c.info('server'))?.[1] ?? '';
+    await c.set(KEYS.staging(name), stored);
+    await c.set(KEYS.meta, `${runId} ${(Date.now() + 3_600_000) * 1000} ${entries} ${bytes} ${KEYS.staging(name)}`);
+    const opened = await openStore(redisConfig(r.url));
+    const s = (store = opened.store as RedisStateStore);
+    await eventually(() => s.synced, 10_000, 'in sync');
+    return s;
+  }
+
   it('round trip: callers that share a build decode exactly what a private scan reads, from fewer bytes', async () => {
     const { r, c } = await setup();
     const callers = [0, 1, 2].map(() => conn(r.url));
@@ -79,16 +93,11 @@ describe('the published (compressed) snapshot', () => {
   for (const damage of ['corrupted', 'truncated'] as const) {
     it(`a ${damage} published snapshot is refused: the sidecar builds a fresh one and is exactly in step with Redis`, async () => {
       const { r, c } = await setup();
-      const runId = /run_id:(\w+)/.exec(await c.info('server'))?.[1] ?? '';
       // A snapshot that claims to start far in the future, so any resync would take it, holding
       // an entry that is not in Redis; then damaged.
       const packed = await packSnapshot([Buffer.from('s5:ghost-1;s7:mallory-1;')]);
       const stored = damage === 'corrupted' ? Buffer.from(packed.map((b, i) => (i > 2 ? b ^ 0x5a : b))) : packed.subarray(0, packed.length - 4);
-      await c.set(KEYS.staging('planted'), stored);
-      await c.set(KEYS.meta, `${runId} ${(Date.now() + 3_600_000) * 1000} 2 ${packed.length} ${KEYS.staging('planted')}`);
-      const opened = await openStore(redisConfig(r.url));
-      const s = (store = opened.store as RedisStateStore);
-      await eventually(() => s.synced, 10_000, 'in sync');
+      const s = await plantedThenSynced(r, c, 'planted', stored, 2, packed.length);
       expect(s.lastSnapshotSource).toBe('built');
       expect(s.userSuspended('ghost', Date.now())).toBe('clear');
       expect(s.userSuspended('mallory', Date.now())).toBe('listed');
@@ -111,12 +120,7 @@ describe('the published (compressed) snapshot', () => {
     head.writeUInt32BE(bomb.length, 32);
     const stored = Buffer.concat([head, bomb]);
     expect(() => unpackChunk(parseIndex(stored, stored.length), 0, bomb)).toThrow(/larger than/);
-    const runId = /run_id:(\w+)/.exec(await c.info('server'))?.[1] ?? '';
-    await c.set(KEYS.staging('bomb'), stored);
-    await c.set(KEYS.meta, `${runId} ${(Date.now() + 3_600_000) * 1000} 1 ${stored.length} ${KEYS.staging('bomb')}`);
-    const opened = await openStore(redisConfig(r.url));
-    const s = (store = opened.store as RedisStateStore);
-    await eventually(() => s.synced, 10_000, 'in sync');
+    const s = await plantedThenSynced(r, c, 'bomb', stored, 1, stored.length);
     expect(s.lastSnapshotSource).toBe('built');
     expect(s.userSuspended('mallory', Date.now())).toBe('listed');
     expect(await c.get(KEYS.meta)).not.toContain('bomb');

@@ -271,12 +271,7 @@ describe('the snapshot keeper', () => {
       await waitFor(async () => (await c.get(KEYS.arrival)) !== null, 10_000, "the reader's first poll");
       // Longer than a resync waits for a keeper: the build, not the keeper, took this time.
       await sleep(2500);
-      const packed = await packSnapshot([]);
-      const key = KEYS.staging('by-hand');
-      await c.set(key, packed);
-      const run = /run_id:(\w+)/.exec(await c.info('server'))?.[1] ?? '';
-      await c.set(KEYS.meta, `${run} ${startUs} 0 ${packed.length} ${key}`);
-      await c.set(KEYS.logWatermark, `${key} ${startUs} 1 -`, 'PX', 3000);
+      const key = await publishByHand(c, startUs);
       keeper = new SnapshotKeeper(key, [], { conn, keys: KEYS, barrier: async () => true, intact: () => true });
       const got = await reading;
       expect(got.source).toBe('shared');
@@ -289,18 +284,26 @@ describe('the snapshot keeper', () => {
     }
   }, 60_000);
 
-  /** A reader whose first poll is in, against a snapshot published by hand as begun before it. */
-  async function readerWaiting(r: RedisProcess, c: Redis): Promise<{ reader: Redis; reading: ReturnType<typeof freshSnapshot>; key: string }> {
-    const reader = plainClient(r.url);
-    await reader.connect();
-    const [sec, usec] = await c.time();
-    const startUs = Number(sec) * 1e6 + Number(usec);
+  /**
+   * An empty snapshot published as begun at startUs, with the first watermark a builder that keeps
+   * a log publishes (3 s, until its keeper's first tick); returns the snapshot's key.
+   */
+  async function publishByHand(c: Redis, startUs: number): Promise<string> {
     const packed = await packSnapshot([]);
     const key = KEYS.staging('by-hand');
     await c.set(key, packed);
     const run = /run_id:(\w+)/.exec(await c.info('server'))?.[1] ?? '';
     await c.set(KEYS.meta, `${run} ${startUs} 0 ${packed.length} ${key}`);
     await c.set(KEYS.logWatermark, `${key} ${startUs} 1 -`, 'PX', 3000);
+    return key;
+  }
+
+  /** A reader whose first poll is in, against a snapshot published by hand as begun before it. */
+  async function readerWaiting(r: RedisProcess, c: Redis): Promise<{ reader: Redis; reading: ReturnType<typeof freshSnapshot>; key: string }> {
+    const reader = plainClient(r.url);
+    await reader.connect();
+    const [sec, usec] = await c.time();
+    const key = await publishByHand(c, Number(sec) * 1e6 + Number(usec));
     const sleep = (ms: number) => new Promise<void>((res) => setTimeout(res, ms));
     const reading = freshSnapshot(reader, '', KEYS, () => true, sleep, 'the-reader');
     await waitFor(async () => (await c.get(KEYS.arrival)) !== null, 10_000, "the reader's first poll");
