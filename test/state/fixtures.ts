@@ -1,8 +1,10 @@
+import { afterEach } from 'vitest';
 import { Redis } from 'ioredis';
+import type { RedisProcess } from '../helpers/redis.js';
 import { stateSchema, type StateConfig } from '../../src/config/schema/state.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { createMetrics, type Metrics } from '../../src/observability/metrics.js';
-import { createStateStore, type StateStore } from '../../src/state/index.js';
+import { createStateStore, type RedisStateStore, type StateStore } from '../../src/state/index.js';
 import { runAdmin } from '../../src/cli/admin.js';
 
 export type StateInput = Parameters<typeof stateSchema.parse>[0];
@@ -50,4 +52,24 @@ export async function admin(...argv: string[]): Promise<{ code: number; out: str
     process.stdout.write = o;
     process.stderr.write = e;
   }
+}
+
+/** What a test of a describe opened against its own Redis: closed after each test, client first. */
+export interface StateRig {
+  redis?: RedisProcess;
+  stores: RedisStateStore[];
+  cli?: Redis;
+}
+
+/** Call in a describe: registers the teardown of what each of its tests put in the rig. */
+export function stateRig(): StateRig {
+  const rig: StateRig = { stores: [] };
+  afterEach(async () => {
+    rig.cli?.disconnect();
+    await Promise.all(rig.stores.splice(0).map((s) => s.close()));
+    await rig.redis?.stop();
+    rig.redis = undefined;
+    rig.cli = undefined;
+  });
+  return rig;
 }

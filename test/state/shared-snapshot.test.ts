@@ -1,8 +1,7 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import type { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
 import { eventually, startRedis, type RedisProcess } from '../helpers/redis.js';
 import { RedisStateStore } from '../../src/state/index.js';
-import { openStore, plainClient, redisConfig } from './fixtures.js';
+import { openStore, plainClient, redisConfig, stateRig } from './fixtures.js';
 
 /**
  * The resync that a fleet shares (one sidecar builds a snapshot, the others read it) must leave
@@ -13,30 +12,20 @@ import { openStore, plainClient, redisConfig } from './fixtures.js';
 const SIDECARS = 3;
 
 describe('shared snapshot resync under faults', () => {
-  let redis: RedisProcess | undefined;
-  let stores: RedisStateStore[] = [];
-  let cli: Redis | undefined;
-  afterEach(async () => {
-    cli?.disconnect();
-    await Promise.all(stores.map((s) => s.close()));
-    await redis?.stop();
-    stores = [];
-    redis = undefined;
-    cli = undefined;
-  });
+  const rig = stateRig();
 
   async function fleet(): Promise<{ r: RedisProcess; s: RedisStateStore[] }> {
     // AOF with fsync always: a SIGKILLed Redis comes back with everything it acknowledged.
-    const r = (redis = await startRedis({ extraArgs: ['--appendonly', 'yes', '--appendfsync', 'always'] }));
+    const r = (rig.redis = await startRedis({ extraArgs: ['--appendonly', 'yes', '--appendfsync', 'always'] }));
     await r.cli('SET', 'suspended_user:mallory', 'true', 'EX', '3600');
     await r.cli('SET', 'suspended_user:gone-while-away', 'true', 'EX', '3600');
     await r.cli('SET', 'suspended_user:extended-while-away', 'true', 'PX', '4000');
     await r.cli('SET', 'blocked_ip:192.0.2.66', 'true', 'EX', '3600');
     const opened = await Promise.all(Array.from({ length: SIDECARS }, () => openStore(redisConfig(r.url))));
-    stores = opened.map((o) => o.store as RedisStateStore);
-    await eventually(() => stores.every((s) => s.synced), 10_000, 'fleet in sync');
-    for (const s of stores) expect(s.userSuspended('gone-while-away', Date.now())).toBe('listed');
-    return { r, s: stores };
+    rig.stores = opened.map((o) => o.store as RedisStateStore);
+    await eventually(() => rig.stores.every((s) => s.synced), 10_000, 'fleet in sync');
+    for (const s of rig.stores) expect(s.userSuspended('gone-while-away', Date.now())).toBe('listed');
+    return { r, s: rig.stores };
   }
 
   function guard(s: RedisStateStore[]) {
@@ -79,9 +68,9 @@ describe('shared snapshot resync under faults', () => {
 
   it('writes racing the shared build end up on every sidecar exactly as in Redis', async () => {
     const { r, s } = await fleet();
-    cli = plainClient(r.url);
-    await cli.connect();
-    const c = cli;
+    rig.cli = plainClient(r.url);
+    await rig.cli.connect();
+    const c = rig.cli;
     // Enough keys that a build takes several script calls, so writes land in the middle of it.
     const p = c.pipeline();
     for (let i = 0; i < 20_000; i++) p.set(`blocked_ip:10.1.${i >> 8}.${i & 255}`, 'true', 'EX', 3600);

@@ -1,11 +1,11 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { eventually, startRedis, type RedisProcess } from '../helpers/redis.js';
 import { waitFor } from '../helpers/server.js';
 import { freshSnapshot, packSnapshot, snapshotKeys } from '../../src/state/snapshot.js';
 import { LOG_MAX_KEYS, SnapshotKeeper } from '../../src/state/snapshot-keeper.js';
 import type { RedisStateStore } from '../../src/state/index.js';
-import { openStore, plainClient, redisConfig } from './fixtures.js';
+import { openStore, plainClient, redisConfig, stateRig } from './fixtures.js';
 
 const KEYS = snapshotKeys('');
 
@@ -15,21 +15,11 @@ const KEYS = snapshotKeys('');
  * waiting for a new build. Each test checks what a reader ends up with against Redis itself.
  */
 describe('the snapshot keeper', () => {
-  let redis: RedisProcess | undefined;
-  let stores: RedisStateStore[] = [];
-  let cli: Redis | undefined;
-  afterEach(async () => {
-    cli?.disconnect();
-    await Promise.all(stores.map((s) => s.close()));
-    await redis?.stop();
-    stores = [];
-    redis = undefined;
-    cli = undefined;
-  });
+  const rig = stateRig();
 
   async function setup(): Promise<{ r: RedisProcess; c: Redis }> {
-    const r = (redis = await startRedis());
-    const c = (cli = plainClient(r.url));
+    const r = (rig.redis = await startRedis());
+    const c = (rig.cli = plainClient(r.url));
     await c.connect();
     return { r, c };
   }
@@ -37,7 +27,7 @@ describe('the snapshot keeper', () => {
   async function sidecar(r: RedisProcess): Promise<RedisStateStore> {
     const { store } = await openStore(redisConfig(r.url));
     const s = store as RedisStateStore;
-    stores.push(s);
+    rig.stores.push(s);
     await eventually(() => s.synced, 20_000, 'sidecar in sync');
     return s;
   }
@@ -139,7 +129,7 @@ describe('the snapshot keeper', () => {
     await c.set('suspended_user:late', 'true', 'EX', 3600);
     const { store, metrics } = await openStore(redisConfig(r.url));
     const b = store as RedisStateStore;
-    stores.push(b);
+    rig.stores.push(b);
     await eventually(() => b.synced, 40_000, 'sidecar in sync');
     expect(b.lastSnapshotSource).toBe('built');
     expect(b.userSuspended('late', Date.now())).toBe('listed');

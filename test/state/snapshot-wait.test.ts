@@ -1,11 +1,11 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Redis } from 'ioredis';
-import { eventually, startRedis, type RedisProcess } from '../helpers/redis.js';
+import { eventually, startRedis } from '../helpers/redis.js';
 import { waitFor } from '../helpers/server.js';
 import { WakeablePublishWaiter } from '../../src/state/publish-waiter.js';
 import { freshSnapshot, snapshotKeys } from '../../src/state/snapshot.js';
 import type { RedisStateStore } from '../../src/state/index.js';
-import { openStore, plainClient, redisConfig } from './fixtures.js';
+import { openStore, plainClient, redisConfig, stateRig } from './fixtures.js';
 
 /**
  * How a fleet waits for a shared snapshot: a waiting sidecar hears the publish through its
@@ -53,17 +53,7 @@ describe('the publish waiter', () => {
 });
 
 describe('waiting for a shared snapshot on a real Redis', () => {
-  let redis: RedisProcess | undefined;
-  let stores: RedisStateStore[] = [];
-  let cli: Redis | undefined;
-  afterEach(async () => {
-    cli?.disconnect();
-    await Promise.all(stores.map((s) => s.close()));
-    await redis?.stop();
-    stores = [];
-    redis = undefined;
-    cli = undefined;
-  });
+  const rig = stateRig();
 
   async function scriptCalls(c: Redis): Promise<number> {
     const info = await c.info('commandstats');
@@ -73,16 +63,16 @@ describe('waiting for a shared snapshot on a real Redis', () => {
   }
 
   it('a sidecar waiting on another builder polls once, hears the publish and reads the published snapshot', async () => {
-    const r = (redis = await startRedis());
-    cli = plainClient(r.url);
-    await cli.connect();
-    const c = cli;
+    const r = (rig.redis = await startRedis());
+    rig.cli = plainClient(r.url);
+    await rig.cli.connect();
+    const c = rig.cli;
     await c.set('suspended_user:mallory', 'true', 'EX', 3600);
     // Another sidecar holds the lease for a minute: only its publish can end this one's wait.
     await c.set('zt_mirror:lease', 'the-other-builder', 'PX', 60_000);
     const { store } = await openStore(redisConfig(r.url));
     const s = store as RedisStateStore;
-    stores.push(s);
+    rig.stores.push(s);
     await eventually(() => false === s.synced, 1000, 'store started');
     let firstPoll = 0;
     await waitFor(async () => (firstPoll = await scriptCalls(c)) >= 1, 10_000, 'the first poll');
@@ -107,19 +97,19 @@ describe('waiting for a shared snapshot on a real Redis', () => {
   }, 60_000);
 
   it('sidecars that start resyncing together share one build', async () => {
-    const r = (redis = await startRedis());
-    cli = plainClient(r.url);
-    await cli.connect();
-    await cli.set('suspended_user:mallory', 'true', 'EX', 3600);
+    const r = (rig.redis = await startRedis());
+    rig.cli = plainClient(r.url);
+    await rig.cli.connect();
+    await rig.cli.set('suspended_user:mallory', 'true', 'EX', 3600);
     const opening: Promise<void>[] = [];
     for (let i = 0; i < 6; i++) {
-      opening.push(openStore(redisConfig(r.url)).then(({ store }) => void stores.push(store as RedisStateStore)));
+      opening.push(openStore(redisConfig(r.url)).then(({ store }) => void rig.stores.push(store as RedisStateStore)));
       await new Promise((res) => setTimeout(res, 50));
     }
     await Promise.all(opening);
-    await eventually(() => stores.length === 6 && stores.every((s) => s.synced), 20_000, 'all six in sync');
+    await eventually(() => rig.stores.length === 6 && rig.stores.every((s) => s.synced), 20_000, 'all six in sync');
     // Each arrival after the build began takes it with its keeper's log instead of another build.
-    expect(stores.filter((s) => s.lastSnapshotSource === 'built').length).toBe(1);
-    for (const s of stores) expect(s.userSuspended('mallory', Date.now())).toBe('listed');
+    expect(rig.stores.filter((s) => s.lastSnapshotSource === 'built').length).toBe(1);
+    for (const s of rig.stores) expect(s.userSuspended('mallory', Date.now())).toBe('listed');
   }, 60_000);
 });
