@@ -253,6 +253,8 @@ export async function packChunked(pages: Buffer[], exact: boolean): Promise<Buff
     for (let j = first[b] as number; j < (first[b + 1] as number); j++) len += (sp.end[grouped[j] as number] as number) - (sp.start[grouped[j] as number] as number);
     rawMax = Math.max(rawMax, len);
   }
+  // Every reader would refuse such a bucket (see MAX_CHUNK_RAW), and rebuild: publish nothing.
+  if (rawMax > MAX_CHUNK_RAW) throw new Error(`snapshot: a bucket of ${rawMax} bytes is past the ${MAX_CHUNK_RAW}-byte cap`);
   const rawArea = Buffer.allocUnsafe(rawMax);
 
   const head = Buffer.alloc(headerBytes(buckets));

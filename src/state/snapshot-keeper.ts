@@ -13,6 +13,10 @@ const TICK_MS = 50;
 /** A keeper that stops answering is given up this long after its last word: readers then build. */
 const WATERMARK_TTL_MS = 3_000;
 const REFRESH_MS = 1_000;
+/** How long a stop waits for the tick in progress before it withdraws the watermark. */
+const STOP_WAIT_MS = 2_000;
+/** An advance that has not finished after this long no longer keeps its watermark alive. */
+const ADVANCE_REFRESH_MS = 8_000;
 /** The log outlives its keeper long enough for a reader that was just told of it to read it. */
 const LOG_TTL_MS = 60_000;
 /**
@@ -69,8 +73,10 @@ export class SnapshotKeeper {
   private refreshedAt = 0;
   /** The tick in progress, which a stop waits for before it withdraws the watermark. */
   private inflight: Promise<void> | undefined;
-  /** A watermark refresh sent while a tick is in progress. */
+  /** A watermark refresh sent while an advance is in progress. */
   private refreshing: Promise<void> | undefined;
+  /** When the advance under way began (-Infinity: none). */
+  private advancingAt = -Infinity;
   private stopped = false;
   private stopping: Promise<void> | undefined;
   private readonly timer: NodeJS.Timeout;
@@ -114,6 +120,8 @@ export class SnapshotKeeper {
    * Resolves once the watermark is withdrawn (or that failed): readers then build at once. A
    * tick in progress finishes first (it publishes nothing more once stopped; a KEEP already sent
    * would otherwise land after the withdrawal and leave readers waiting on a keeper that is gone).
+   * The wait is bounded (a closing store must not hang on a tick): a KEEP that lands after the
+   * withdrawal anyway publishes a watermark that is true, which lapses within WATERMARK_TTL_MS.
    */
   stop(why: KeeperStop): Promise<void> {
     if (this.stopping !== undefined) return this.stopping;
@@ -121,7 +129,13 @@ export class SnapshotKeeper {
     clearInterval(this.timer);
     this.d.onStop?.(why);
     const withdraw = () => unkeep.run(this.d.conn, [this.d.keys.logWatermark], [this.snapshot]).then(() => undefined);
-    this.stopping = (this.inflight ?? Promise.resolve()).then(withdraw).catch(() => undefined);
+    let bound: NodeJS.Timeout | undefined;
+    const waited = new Promise<void>((res) => (bound = setTimeout(res, STOP_WAIT_MS)));
+    this.stopping = Promise.race([this.inflight ?? Promise.resolve(), waited])
+      .catch(() => undefined)
+      .finally(() => clearTimeout(bound))
+      .then(withdraw)
+      .catch(() => undefined);
     return this.stopping;
   }
 
@@ -129,11 +143,12 @@ export class SnapshotKeeper {
     if (this.stopped) return;
     if (!this.d.intact()) return void this.stop('tracking_disrupted');
     if (this.inflight === undefined) this.inflight = this.step().finally(() => (this.inflight = undefined));
-    else if (this.refreshing === undefined && Date.now() - this.refreshedAt >= REFRESH_MS) {
+    else if (this.refreshing === undefined && Date.now() - this.refreshedAt >= REFRESH_MS && Date.now() - this.advancingAt < ADVANCE_REFRESH_MS) {
       // An advance can take seconds in a busy process (a restart storm): its watermark lapsing
-      // meanwhile would send every waiting resync to build a snapshot of its own.
+      // meanwhile would send every waiting resync to build a snapshot of its own. Only an advance
+      // under way, and not for long: a keeper whose reads keep failing must let its watermark go.
       this.refreshing = refresh
-        .run(this.d.conn, [this.d.keys.meta, this.d.keys.logWatermark], [this.snapshot, WATERMARK_TTL_MS])
+        .run(this.d.conn, [this.d.keys.meta, this.d.keys.logWatermark, this.logKey], [this.snapshot, WATERMARK_TTL_MS, LOG_TTL_MS, this.header, this.created ? '1' : '0'])
         .then((ok) => {
           if (Number(ok) === 1) this.refreshedAt = Date.now();
         })
@@ -153,6 +168,15 @@ export class SnapshotKeeper {
   }
 
   private async advance(): Promise<void> {
+    this.advancingAt = Date.now();
+    try {
+      await this.advanceNow();
+    } finally {
+      this.advancingAt = -Infinity;
+    }
+  }
+
+  private async advanceNow(): Promise<void> {
     const [sec, usec] = await this.d.conn.time();
     const w = Number(sec) * 1e6 + Number(usec);
     if (!(await this.d.barrier()) || !this.d.intact()) return void this.stop('tracking_disrupted');

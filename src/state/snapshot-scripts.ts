@@ -162,13 +162,18 @@ return 1
 `;
 
 /**
- * KEYS: meta, log watermark. ARGV: snapshot key, watermark ttl ms. Keeps this keeper's watermark
- * alive while one of its advances is slow (it stays true: a watermark's log only grows), as long
- * as the meta still names its snapshot.
+ * KEYS: meta, log watermark, log. ARGV: snapshot key, watermark ttl ms, log ttl ms, the log's
+ * header, '1' once the keeper has created its log. Keeps this keeper's watermark and log alive
+ * while one of its advances is slow (the watermark stays true: its log only grows), as long as
+ * the meta still names its snapshot and the log is still the one it wrote (see KEEP).
  */
 export const REFRESH = `
 local meta = redis.call('GET', KEYS[1])
 if not meta or string.match(meta, '^%S+ %d+ %d+ %d+ (.+)$') ~= ARGV[1] then return 0 end
+if ARGV[5] == '1' then
+  if redis.call('LINDEX', KEYS[3], 0) ~= ARGV[4] then return 0 end
+  redis.call('PEXPIRE', KEYS[3], ARGV[3])
+end
 local lw = redis.call('GET', KEYS[2])
 if lw and string.sub(lw, 1, #ARGV[1] + 1) == ARGV[1] .. ' ' then redis.call('PEXPIRE', KEYS[2], ARGV[2]) return 1 end
 return 0

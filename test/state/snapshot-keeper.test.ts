@@ -324,6 +324,26 @@ describe('the snapshot keeper', () => {
     }
   }, 60_000);
 
+  it('a keeper whose advance never finishes stops keeping its watermark alive: the resync builds without waiting out its bound', async () => {
+    const { r, c } = await setup();
+    const conn = plainClient(r.url);
+    await conn.connect();
+    let keeper: SnapshotKeeper | undefined;
+    const { reader, reading, key } = await readerWaiting(r, c);
+    try {
+      keeper = new SnapshotKeeper(key, [], { conn, keys: KEYS, barrier: () => new Promise<boolean>(() => undefined), intact: () => true });
+      const got = await reading;
+      expect(got.source).toBe('built');
+      // The watermark lapsed (no_keeper) before the resync's own wait ran out (keeper_late).
+      expect(got.buildReason).toBe('no_keeper');
+    } finally {
+      // Returns although the advance never will.
+      await keeper?.stop('closing');
+      conn.disconnect();
+      reader.disconnect();
+    }
+  }, 60_000);
+
   it('a keeper that is gone ends the wait for it as soon as its watermark lapses: the resync builds, saying why', async () => {
     const { r, c } = await setup();
     await c.set('suspended_user:bob', 'true', 'EX', 3600);
