@@ -15,7 +15,7 @@ const WATERMARK_TTL_MS = 3_000;
 const REFRESH_MS = 1_000;
 /** How long a stop waits for the tick in progress before it withdraws the watermark. */
 const STOP_WAIT_MS = 2_000;
-/** An advance that has not finished after this long no longer keeps its watermark alive. */
+/** Advances that have not got a watermark out for this long no longer keep the last one alive. */
 const ADVANCE_REFRESH_MS = 8_000;
 /** The log outlives its keeper long enough for a reader that was just told of it to read it. */
 const LOG_TTL_MS = 60_000;
@@ -32,9 +32,10 @@ export interface KeeperDeps {
   readonly keys: SnapshotKeys;
   /**
    * Resolves true once every invalidation Redis queued for this sidecar before the call has been
-   * handed to record(); false if the subscriber changed or failed meanwhile.
+   * handed to record(); false if the subscriber changed or failed meanwhile; 'timeout' if its
+   * PING timed out on a subscriber still open (nothing is known: try again).
    */
-  barrier(): Promise<boolean>;
+  barrier(): Promise<boolean | 'timeout'>;
   /** False once this sidecar's tracking was disrupted after the snapshot's build began. */
   intact(): boolean;
   onStop?(why: KeeperStop): void;
@@ -75,8 +76,9 @@ export class SnapshotKeeper {
   private inflight: Promise<void> | undefined;
   /** A watermark refresh sent while an advance is in progress. */
   private refreshing: Promise<void> | undefined;
-  /** When the advance under way began (-Infinity: none). */
-  private advancingAt = -Infinity;
+  private advancing = false;
+  /** When the keeper first tried to advance without having managed since (-Infinity: none pending). */
+  private pendingSince = -Infinity;
   private stopped = false;
   private stopping: Promise<void> | undefined;
   private readonly timer: NodeJS.Timeout;
@@ -143,10 +145,10 @@ export class SnapshotKeeper {
     if (this.stopped) return;
     if (!this.d.intact()) return void this.stop('tracking_disrupted');
     if (this.inflight === undefined) this.inflight = this.step().finally(() => (this.inflight = undefined));
-    else if (this.refreshing === undefined && Date.now() - this.refreshedAt >= REFRESH_MS && Date.now() - this.advancingAt < ADVANCE_REFRESH_MS) {
+    else if (this.refreshing === undefined && Date.now() - this.refreshedAt >= REFRESH_MS && this.advancing && Date.now() - this.pendingSince < ADVANCE_REFRESH_MS) {
       // An advance can take seconds in a busy process (a restart storm): its watermark lapsing
       // meanwhile would send every waiting resync to build a snapshot of its own. Only an advance
-      // under way, and not for long: a keeper whose reads keep failing must let its watermark go.
+      // under way, and not for long: a keeper whose advances keep failing must let its watermark go.
       this.refreshing = refresh
         .run(this.d.conn, [this.d.keys.meta, this.d.keys.logWatermark, this.logKey], [this.snapshot, WATERMARK_TTL_MS, LOG_TTL_MS, this.header, this.created ? '1' : '0'])
         .then((ok) => {
@@ -168,22 +170,27 @@ export class SnapshotKeeper {
   }
 
   private async advance(): Promise<void> {
-    this.advancingAt = Date.now();
+    this.advancing = true;
+    if (this.pendingSince === -Infinity) this.pendingSince = Date.now();
     try {
       await this.advanceNow();
     } finally {
-      this.advancingAt = -Infinity;
+      this.advancing = false;
     }
   }
 
   private async advanceNow(): Promise<void> {
     const [sec, usec] = await this.d.conn.time();
     const w = Number(sec) * 1e6 + Number(usec);
-    if (!(await this.d.barrier()) || !this.d.intact()) return void this.stop('tracking_disrupted');
+    const barrier = await this.d.barrier();
+    // Timed out on a connection still up: no watermark this time, the next tick tries again.
+    if (barrier === 'timeout' && this.d.intact()) return;
+    if (barrier !== true || !this.d.intact()) return void this.stop('tracking_disrupted');
     // Every key of a write before W has now been through record(); if one was dropped, stop.
     if (this.stopped) return;
     await this.append(w.toFixed(0));
     this.watermark = w;
+    this.pendingSince = -Infinity;
   }
 
   /** Appends the queued keys; the last call publishes the watermark with the log's new length. */

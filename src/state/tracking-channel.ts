@@ -201,17 +201,21 @@ export class TrackingChannel {
    * queued them, and ioredis emits a push before it resolves a later reply. False if tracking was
    * not on throughout (a PONG on a newer subscriber says nothing of the old one's queue).
    */
-  async barrier(): Promise<boolean> {
+  async barrier(): Promise<boolean | 'timeout'> {
     const gen = this.generation;
     const subGen = this.subGeneration;
     const onCount = this.trackingOnCount;
-    if (!this.healthy || this.closed) return false;
+    const intact = () => this.healthy && !this.closed && gen === this.generation && subGen === this.subGeneration && onCount === this.trackingOnCount;
+    if (!intact()) return false;
     try {
       await this.sub.ping();
-    } catch {
-      return false;
+    } catch (err) {
+      // A PING that timed out on a subscriber still open proves nothing either way, and loses no
+      // invalidation (see heartbeat): the caller may try again. Under a restart storm's load this
+      // was what stopped keepers (bench/state-scale.ts: keepers stopped tracking_disrupted).
+      return /timed out/i.test((err as Error).message) && this.sub.status === 'ready' && intact() ? 'timeout' : false;
     }
-    return this.healthy && !this.closed && gen === this.generation && subGen === this.subGeneration && onCount === this.trackingOnCount;
+    return intact();
   }
 
   close(): void {

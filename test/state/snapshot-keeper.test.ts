@@ -324,6 +324,29 @@ describe('the snapshot keeper', () => {
     }
   }, 60_000);
 
+  it('a barrier that timed out on a subscriber still open does not stop the keeper: it tries again and serves the resync', async () => {
+    const { r, c } = await setup();
+    const conn = plainClient(r.url);
+    await conn.connect();
+    let keeper: SnapshotKeeper | undefined;
+    const { reader, reading, key } = await readerWaiting(r, c);
+    try {
+      let barriers = 0;
+      let stopped = '';
+      keeper = new SnapshotKeeper(key, ['suspended_user:a'], { conn, keys: KEYS, barrier: async () => (++barriers <= 3 ? 'timeout' : true), intact: () => true, onStop: (why) => (stopped = why) });
+      const got = await reading;
+      expect(got.source).toBe('shared');
+      expect(got.logKeys).toEqual(['suspended_user:a']);
+      expect(barriers).toBeGreaterThan(3);
+      expect(stopped).toBe('');
+      expect(keeper.active).toBe(true);
+    } finally {
+      await keeper?.stop('closing');
+      conn.disconnect();
+      reader.disconnect();
+    }
+  }, 60_000);
+
   it('a keeper whose advance never finishes stops keeping its watermark alive: the resync builds without waiting out its bound', async () => {
     const { r, c } = await setup();
     const conn = plainClient(r.url);
