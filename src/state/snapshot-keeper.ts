@@ -10,13 +10,18 @@ const unkeep = new Script(UNKEEP);
 
 /** How often the keeper looks for resyncs that arrived after its watermark. */
 const TICK_MS = 50;
-/** A keeper that stops answering is given up this long after its last word: readers then build. */
-const WATERMARK_TTL_MS = 3_000;
+/**
+ * A keeper that stops answering is given up this long after its last word: readers then build.
+ * 3 s was too short for a keeper sharing a process with 124 other sidecars in a million-entry
+ * restart storm (bench/state-scale.ts: a no_keeper build while no keeper had stopped); a keeper
+ * that dies costs the resyncs waiting on it at most this long.
+ */
+export const WATERMARK_TTL_MS = 6_000;
 const REFRESH_MS = 1_000;
 /** How long a stop waits for the tick in progress before it withdraws the watermark. */
 const STOP_WAIT_MS = 2_000;
 /** Advances that have not got a watermark out for this long no longer keep the last one alive. */
-const ADVANCE_REFRESH_MS = 8_000;
+const ADVANCE_REFRESH_MS = 4_000;
 /** The log outlives its keeper long enough for a reader that was just told of it to read it. */
 const LOG_TTL_MS = 60_000;
 /**

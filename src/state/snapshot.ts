@@ -5,6 +5,7 @@ import { timerWaiter, type PublishWaiter } from './publish-waiter.js';
 import { bucketsFor, changedBuckets, chunkSpan, headerBytes, packChunked, parseIndex, unpackChunk, type ChunkIndex, type SnapshotBase } from './snapshot-chunks.js';
 import { Script } from './lua-script.js';
 import { DROP, FETCH_OR_LEASE, PUBLISH, SCAN_STEP } from './snapshot-scripts.js';
+import { WATERMARK_TTL_MS } from './snapshot-keeper.js';
 
 export type { SnapshotBase } from './snapshot-chunks.js';
 
@@ -332,14 +333,14 @@ export async function freshSnapshot(
 }
 
 /** The builder's first watermark lasts until its keeper's first tick replaces it (or it never starts). */
-const FIRST_WATERMARK_TTL_MS = 3_000;
+const FIRST_WATERMARK_TTL_MS = WATERMARK_TTL_MS;
 /**
  * How long a resync waits for a keeper to reach its start before it asks for a fresh snapshot.
  * A keeper answers within a tick and a few round trips, but one sharing a busy process (a restart
  * storm) can take seconds, and a 2 s bound made 4 of 6 builds in a million-entry storm
  * (bench/state-scale.ts, build reason keeper_late): each a 4-6 s scan of Redis that replaced the
  * snapshot the others were about to take. Waiting is bounded by the keeper itself: 'logwait' means
- * its watermark lives, which it keeps alive for 3 s at a time and withdraws when it stops, so a
+ * its watermark lives, which it keeps alive for 6 s at a time and withdraws when it stops, so a
  * keeper that is gone turns into a build within seconds whatever this bound is.
  */
 const LOG_WAIT_MS = 15_000;

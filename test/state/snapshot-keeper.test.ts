@@ -308,8 +308,8 @@ describe('the snapshot keeper', () => {
     const { reader, reading, key } = await readerWaiting(r, c);
     try {
       let advances = 0;
-      // A keeper in a process too busy to finish an advance for 5 s (a restart storm).
-      const slow = () => new Promise<boolean>((res) => setTimeout(() => res(true), 5000));
+      // A keeper in a process too busy to finish an advance for 7 s (a restart storm).
+      const slow = () => new Promise<boolean>((res) => setTimeout(() => res(true), 7000));
       keeper = new SnapshotKeeper(key, ['suspended_user:a'], { conn, keys: KEYS, barrier: () => (advances++, slow()), intact: () => true });
       const got = await reading;
       expect(got.source).toBe('shared');
