@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { eventually, startRedis, type RedisProcess } from '../helpers/redis.js';
 import { waitFor } from '../helpers/server.js';
-import { freshSnapshot, packSnapshot, snapshotKeys } from '../../src/state/snapshot.js';
-import { LOG_MAX_KEYS, SnapshotKeeper } from '../../src/state/snapshot-keeper.js';
+import { freshSnapshot, packSnapshot, snapshotKeys, type LoadedSnapshot } from '../../src/state/snapshot.js';
+import { LOG_MAX_KEYS, SnapshotKeeper, type KeeperDeps } from '../../src/state/snapshot-keeper.js';
 import type { RedisStateStore } from '../../src/state/index.js';
 import { openStore, plainClient, redisConfig, stateRig } from './fixtures.js';
 
@@ -300,71 +300,56 @@ describe('the snapshot keeper', () => {
     return { reader, reading, key };
   }
 
-  it('a keeper whose advance outlasts its watermark and the first 2 s of the wait still serves the resync waiting for it', async () => {
+  /** A keeper with this barrier, started for a reader already waiting on it; `check` sees what the reader got. */
+  async function keeperServing(barrier: KeeperDeps['barrier'], since: string[], check: (got: LoadedSnapshot, keeper: SnapshotKeeper, c: Redis) => Promise<void>, onStop?: KeeperDeps['onStop']): Promise<void> {
     const { r, c } = await setup();
     const conn = plainClient(r.url);
     await conn.connect();
     let keeper: SnapshotKeeper | undefined;
     const { reader, reading, key } = await readerWaiting(r, c);
     try {
-      let advances = 0;
-      // A keeper in a process too busy to finish an advance for 7 s (a restart storm).
-      const slow = () => new Promise<boolean>((res) => setTimeout(() => res(true), 7000));
-      keeper = new SnapshotKeeper(key, ['suspended_user:a'], { conn, keys: KEYS, barrier: () => (advances++, slow()), intact: () => true });
-      const got = await reading;
+      keeper = new SnapshotKeeper(key, since, { conn, keys: KEYS, barrier, intact: () => true, ...(onStop === undefined ? {} : { onStop }) });
+      await check(await reading, keeper, c);
+    } finally {
+      // Returns even while an advance never will.
+      await keeper?.stop('closing');
+      conn.disconnect();
+      reader.disconnect();
+    }
+  }
+
+  it('a keeper whose advance outlasts its watermark and the first 2 s of the wait still serves the resync waiting for it', async () => {
+    let advances = 0;
+    // A keeper in a process too busy to finish an advance for 7 s (a restart storm).
+    const slow = () => new Promise<boolean>((res) => setTimeout(() => res(true), 7000));
+    await keeperServing(() => (advances++, slow()), ['suspended_user:a'], async (got, _keeper, c) => {
       expect(got.source).toBe('shared');
       expect(got.logKeys).toEqual(['suspended_user:a']);
       expect(got.buildReason).toBeUndefined();
       expect(advances).toBeGreaterThan(0);
       expect(await c.get(KEYS.lease)).toBeNull();
-    } finally {
-      await keeper?.stop('closing');
-      conn.disconnect();
-      reader.disconnect();
-    }
+    });
   }, 60_000);
 
   it('a barrier that timed out on a subscriber still open does not stop the keeper: it tries again and serves the resync', async () => {
-    const { r, c } = await setup();
-    const conn = plainClient(r.url);
-    await conn.connect();
-    let keeper: SnapshotKeeper | undefined;
-    const { reader, reading, key } = await readerWaiting(r, c);
-    try {
-      let barriers = 0;
-      let stopped = '';
-      keeper = new SnapshotKeeper(key, ['suspended_user:a'], { conn, keys: KEYS, barrier: async () => (++barriers <= 3 ? 'timeout' : true), intact: () => true, onStop: (why) => (stopped = why) });
-      const got = await reading;
+    let barriers = 0;
+    let stopped = '';
+    const barrier = async () => (++barriers <= 3 ? ('timeout' as const) : true);
+    await keeperServing(barrier, ['suspended_user:a'], async (got, keeper) => {
       expect(got.source).toBe('shared');
       expect(got.logKeys).toEqual(['suspended_user:a']);
       expect(barriers).toBeGreaterThan(3);
       expect(stopped).toBe('');
       expect(keeper.active).toBe(true);
-    } finally {
-      await keeper?.stop('closing');
-      conn.disconnect();
-      reader.disconnect();
-    }
+    }, (why) => (stopped = why));
   }, 60_000);
 
   it('a keeper whose advance never finishes stops keeping its watermark alive: the resync builds without waiting out its bound', async () => {
-    const { r, c } = await setup();
-    const conn = plainClient(r.url);
-    await conn.connect();
-    let keeper: SnapshotKeeper | undefined;
-    const { reader, reading, key } = await readerWaiting(r, c);
-    try {
-      keeper = new SnapshotKeeper(key, [], { conn, keys: KEYS, barrier: () => new Promise<boolean>(() => undefined), intact: () => true });
-      const got = await reading;
+    await keeperServing(() => new Promise<boolean>(() => undefined), [], async (got) => {
       expect(got.source).toBe('built');
       // The watermark lapsed (no_keeper) before the resync's own wait ran out (keeper_late).
       expect(got.buildReason).toBe('no_keeper');
-    } finally {
-      // Returns although the advance never will.
-      await keeper?.stop('closing');
-      conn.disconnect();
-      reader.disconnect();
-    }
+    });
   }, 60_000);
 
   it('a keeper that is gone ends the wait for it as soon as its watermark lapses: the resync builds, saying why', async () => {
