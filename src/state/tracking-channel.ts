@@ -211,8 +211,8 @@ export class TrackingChannel {
       await this.sub.ping();
     } catch (err) {
       // A PING that timed out on a subscriber still open proves nothing either way, and loses no
-      // invalidation (see heartbeat): the caller may try again. Under a restart storm's load this
-      // was what stopped keepers (bench/state-scale.ts: keepers stopped tracking_disrupted).
+      // invalidation (see heartbeat): the caller may try again. Treated as a failure, it is one
+      // way a storm's keeper stopped under load (bench/state-scale.ts: tracking_disrupted).
       return /timed out/i.test((err as Error).message) && this.sub.status === 'ready' && intact() ? 'timeout' : false;
     }
     return intact();
