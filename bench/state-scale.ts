@@ -334,7 +334,7 @@ async function waitSynced(kids: ChildProcess[], want: (s: { synced: number; tota
   for (;;) {
     const per = await request(kids, 'status');
     const s = sumStatus(per);
-    if (alone !== undefined && alone.ms === undefined && alone.kids.every((k) => per[kids.indexOf(k)]?.synced === 1)) alone.ms = Date.now() - t0;
+    if (alone !== undefined && alone.ms === undefined && alone.kids.length > 0 && alone.kids.every((k) => per[kids.indexOf(k)]?.synced === 1)) alone.ms = Date.now() - t0;
     MILESTONES.forEach((m, i) => {
       if (reached[i] === undefined && s.synced >= m * s.total) reached[i] = Date.now() - t0;
     });
