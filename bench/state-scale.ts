@@ -12,7 +12,8 @@
  * million entries would not fit in one machine. Everything the fleet part measures is Redis's
  * side and is unchanged by it: each sidecar still reads the snapshot (or its changed buckets) and re-reads every
  * invalidated key (it skips decoding the pages, client CPU that would starve 125 sidecars sharing
- * a process). The memory probe runs the product's Mirror and decoder.
+ * a process). The sidecars alone in a process (--alone) and the memory probe run the product's
+ * Mirror and decoder.
  *
  * Invalidation fan-out: with BCAST tracking Redis sends every subscriber a message per written
  * key, and that work is charged to the writer (the SET, or the event loop right after it), not to
@@ -30,8 +31,9 @@
  *
  * The fleet's sidecars share a process 125 to one, which no pod does: every write reaches all
  * 125 at the same instant, and the last of them is served a process's whole burst later. So
- * --alone N (default 4) of the sidecars run alone in a process each, and write -> enforced is
- * reported for them as well: what a pod sees while the fleet loads Redis.
+ * --alone N (default 4) of the sidecars run alone in a process each, with the product's Mirror
+ * and decoder, and write -> enforced is reported for them as well: what a pod sees while the
+ * fleet loads Redis. Through the restart storm their event loop's delay is reported too.
  * The groups' tail is their GC on oversubscribed cores: with --trace-gc, scavenges of 20-50 ms
  * and mark-compacts up to 250 ms in the write window (--single-threaded-gc made it no better).
  *
@@ -48,6 +50,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { setPriority } from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { stateSchema } from '../src/config/schema/state.js';
@@ -77,10 +80,12 @@ function storeConfig(url: string, prefix = '') {
 
 // ---------------------------------------------------------------- child: a group of sidecars
 
-type ToChild = { t: 'expect'; user: string; at: number } | { t: 'status' } | { t: 'prop' } | { t: 'quit' };
+type ToChild = { t: 'expect'; user: string; at: number } | { t: 'status' } | { t: 'prop' } | { t: 'loop' } | { t: 'quit' };
 type FromChild =
   | { t: 'status'; synced: number; total: number; built: number; incremental: number; logged: number; logKeys: number; bytesRead: number; resyncs: number; failed: number; buildReasons: Tally; keeperStops: Tally }
   | { t: 'prop'; samples: number[]; missing: number }
+  /** Since the last 'loop': the event loop's delay (ms; what a request arriving then waited) and the process's CPU. */
+  | { t: 'loop'; p99: number; max: number; cpuMs: number }
   | { t: 'mem'; rss: number; heap: number; entries: number };
 
 /** A child whose parent died, crashed or lost the channel must not live on holding connections. */
@@ -96,12 +101,16 @@ function exitWithParent(): void {
   });
 }
 
-async function sidecarGroup(url: string, count: number): Promise<void> {
+/** `real`: the product's Mirror and decoder, as in a pod; otherwise the probe mirror (see above). */
+async function sidecarGroup(url: string, count: number, real: boolean): Promise<void> {
   exitWithParent();
   const metrics = createMetrics();
+  const loop = monitorEventLoopDelay({ resolution: 5 });
+  loop.enable();
+  let cpu0 = process.cpuUsage();
   const stores: RedisStateStore[] = [];
   for (let i = 0; i < count; i++) {
-    const s = new RedisStateStore(storeConfig(url), { logger: silentLogger, metrics, mirror: new ProbeMirror(), decodeSnapshot: skipDecode });
+    const s = new RedisStateStore(storeConfig(url), real ? { logger: silentLogger, metrics } : { logger: silentLogger, metrics, mirror: new ProbeMirror(), decodeSnapshot: skipDecode });
     stores.push(s);
     void s.start();
     // Spread the initial connects a little, as pods starting over a few seconds would.
@@ -136,6 +145,11 @@ async function sidecarGroup(url: string, count: number): Promise<void> {
     else if (m.t === 'prop') {
       send({ t: 'prop', samples, missing: pending.reduce((n, p) => n + p.left, 0) });
       samples = [];
+    } else if (m.t === 'loop') {
+      const cpu = process.cpuUsage(cpu0);
+      send({ t: 'loop', p99: loop.percentile(99) / 1e6, max: loop.max / 1e6, cpuMs: (cpu.user + cpu.system) / 1000 });
+      loop.reset();
+      cpu0 = process.cpuUsage();
     } else if (m.t === 'quit') {
       clearInterval(poll);
       void Promise.all(stores.map((s) => s.close())).then(() => process.exit(0));
@@ -466,8 +480,8 @@ async function main(run: Running): Promise<void> {
   const per = Math.ceil(grouped / procs);
   const startT = Date.now();
   const s0 = await stats(r);
-  const spawn = (n: number): ChildProcess => {
-    const k = fork(SELF, ['--group', redis.url, String(n)], { execArgv: ['--max-old-space-size=16384'] });
+  const spawn = (n: number, real = false): ChildProcess => {
+    const k = fork(SELF, ['--group', redis.url, String(n), real ? 'real' : 'probe'], { execArgv: ['--max-old-space-size=16384'] });
     kids.push(k);
     run.kids.add(k);
     k.once('exit', () => run.kids.delete(k));
@@ -478,7 +492,7 @@ async function main(run: Running): Promise<void> {
     if (n <= 0) break;
     spawn(n);
   }
-  for (let i = 0; i < aloneCount; i++) alone.push(spawn(1));
+  for (let i = 0; i < aloneCount; i++) alone.push(spawn(1, true));
   const coldMs = await waitSynced(kids, (s) => s.synced === sidecars, 900_000, 'the fleet to come in sync (cold start)');
   const cold = delta(s0, await stats(r), SCRIPT_INNER);
   const coldStatus = await allSynced(kids);
@@ -545,6 +559,7 @@ async function main(run: Running): Promise<void> {
   await within(redis.kill('SIGTERM'), 60_000, 'redis-server to stop (SIGTERM)');
   await waitSynced(kids, (s) => s.synced === 0, 60_000, 'every sidecar to notice Redis is gone');
   const downAt = Date.now();
+  await request(kids, 'loop');
   // Writes no sidecar saw happen (another Redis on the same data while this one is down): the
   // buckets they land in are what an incremental catch-up reads.
   if (awayWrites > 0) await within(redis.offline((cli) => cli('EVAL', AWAY_WRITES, '0', String(awayWrites)).then(() => undefined)), 120_000, 'the writes made while the fleet was away');
@@ -582,9 +597,16 @@ async function main(run: Running): Promise<void> {
   const storm = delta(rs0, await stats(r2), SCRIPT_INNER);
   const stormPer = storm.usec / sidecars;
   const stormStatus = await allSynced(kids);
+  const stormLoop = await request(kids, 'loop');
+  const aloneLoop = stormLoop.filter((_, i) => alone.includes(kids[i] as ChildProcess));
+  const groupCpu = stormLoop.filter((_, i) => !alone.includes(kids[i] as ChildProcess)).map((l) => l.cpuMs / 1000);
   const builds = stormStatus.built;
   console.log(`\n## Restart storm: redis-server down ${fmt((upAt - downAt) / 1000, 1)} s; all ${fmt(sidecars)} back in sync ${fmt(stormMs / 1000, 1)} s after it accepted connections (its AOF loaded after ${fmt(loadMs / 1000, 1)} s)`);
   console.log(`  first snapshot published after ${fmt(publishedMs / 1000, 1)} s; in sync after: ${MILESTONES.map((m, i) => `${m * 100} % ${fmt((stormMilestones[i] ?? NaN) / 1000, 1)} s`).join(', ')}, all ${fmt(stormMs / 1000, 1)} s; the ${alone.length} sidecars alone in a process each, as in a pod: ${fmt((stormAlone.ms ?? NaN) / 1000, 1)} s`);
+  // A catch-up's decode and apply run in one synchronous step: a request arriving then waits for it.
+  if (aloneLoop.length > 0) console.log(`  the ${alone.length} alone hold the product's mirror of every entry; their event loop's delay from the outage to back in sync: p99 ${aloneLoop.map((l) => fmt(l.p99, 1)).join(', ')} ms; max ${aloneLoop.map((l) => fmt(l.max, 1)).join(', ')} ms; CPU ${aloneLoop.map((l) => fmt(l.cpuMs / 1000, 2)).join(', ')} s`);
+  // What the simulated fleet's own processes spent meanwhile, against the two cores' capacity.
+  console.log(`  CPU of the ${groupCpu.length} fleet processes from the outage to back in sync: ${groupCpu.map((c) => fmt(c, 1)).join(', ')} s (${fmt(groupCpu.reduce((a, b) => a + b, 0), 1)} s in all; Redis ${fmt(storm.cpu, 1)} s once its AOF was loaded)`);
   console.log(`  resyncs per sidecar since the cold start: ${fmt((stormStatus.resyncs - coldStatus.resyncs) / sidecars, 2)} completed, ${fmt((stormStatus.failed - coldStatus.failed) / sidecars, 2)} failed and retried`);
   const readers = Math.max(1, sidecars - builds);
   const bytesPerReader = stormStatus.bytesRead / readers;
@@ -649,7 +671,7 @@ async function cleanUp(run: Running): Promise<void> {
 
 
 const mode = process.argv[2];
-if (mode === '--group') void sidecarGroup(process.argv[3]!, Number(process.argv[4]));
+if (mode === '--group') void sidecarGroup(process.argv[3]!, Number(process.argv[4]), process.argv[5] === 'real');
 else if (mode === '--mem') void memoryProbe(process.argv[3]!, process.argv[4] ?? '');
 else {
   const run: Running = { kids: new Set() };

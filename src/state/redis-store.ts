@@ -572,10 +572,10 @@ export class RedisStateStore extends MirroredStateView implements StateStore {
       for (const k of only?.logKeys ?? []) dirty.add(k);
       const reread = new Set(dirty);
       if (only?.removed !== undefined) {
-        // The base's entries of the changed buckets out, the new ones in, in one synchronous step
-        // (no request sees a bucket half replaced); then every key changed since the base is
-        // re-read, since only those can differ from it. Decoded in full before any is applied: a
-        // decode that threw halfway through the removals would leave listed entries missing.
+        // The base's entries that differ in the changed buckets out, the new ones in, in one
+        // synchronous step (no request sees a bucket half replaced); then every key changed since
+        // the base is re-read, since only those can differ from it. Decoded in full before any is
+        // applied: a decode that threw halfway through the removals would leave entries missing.
         const changes: (() => void)[] = [];
         decode(only.removed, only.offsetMs, deferred(removingFrom(this.mirror), changes));
         decode(only.pages, only.offsetMs, deferred(writingTo(this.mirror), changes));

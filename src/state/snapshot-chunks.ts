@@ -43,12 +43,6 @@ export interface ChunkIndex {
   readonly headerBytes: number;
 }
 
-/** What a sidecar keeps of the snapshot its mirror was built from: ~8.5 B per entry at 1,000,000. */
-export interface SnapshotBase {
-  readonly index: ChunkIndex;
-  readonly chunks: Buffer;
-}
-
 export function headerBytes(buckets: number): number {
   return FIXED + buckets * (DIGEST + 4);
 }
@@ -115,32 +109,50 @@ function dottedQuad(buf: Buffer, from: number, to: number): number | undefined {
   return dots === 3 && digits > 0 ? (value * 256 + octet) >>> 0 : undefined;
 }
 
+/** Where entryEnd found the entry it parsed last and its id (reused: no object per entry). */
+const idSpan = { start: 0, at: 0, end: 0 };
+
 /**
- * Calls `each` with the kind code, the id's byte span and the entry's byte span of every entry
- * (see snapshot-scripts.ts). Spans, not strings: a million ids decoded only to be hashed would
- * leave the builder tens of MB of garbage that its RSS keeps.
+ * The end of the entry that starts at `i` (see snapshot-scripts.ts), its id's span left in
+ * `idSpan`; throws on a truncated one. Past the id, only a risk score (length-prefixed) can hold
+ * a ';', so an entry is walked by its lengths, never by searching for its terminator.
+ */
+export function entryEnd(buf: Buffer, i: number): number {
+  let j = i + 1;
+  let idLen = 0;
+  for (; j < buf.length && buf[j] !== 0x3a; j++) idLen = idLen * 10 + ((buf[j] as number) - 0x30);
+  const idAt = j + 1;
+  if (j >= buf.length || idAt + idLen > buf.length) throw new Error('snapshot: truncated entry');
+  let k = idAt + idLen;
+  for (; k < buf.length && buf[k] !== 0x3b && buf[k] !== 0x2c; k++);
+  if (buf[k] === 0x2c) {
+    let sLen = 0;
+    let s = k + 1;
+    for (; s < buf.length && buf[s] !== 0x3a; s++) sLen = sLen * 10 + ((buf[s] as number) - 0x30);
+    k = s + 1 + sLen;
+  }
+  if (k >= buf.length || buf[k] !== 0x3b) throw new Error('snapshot: truncated entry');
+  idSpan.start = i;
+  idSpan.at = idAt;
+  idSpan.end = idAt + idLen;
+  return k + 1;
+}
+
+/** The bucket-order hash (keyHash) of the entry of `buf` that entryEnd parsed last. */
+export function lastEntryHash(buf: Buffer): number {
+  return keyHash(buf, buf[idSpan.start] as number, idSpan.at, idSpan.end);
+}
+
+/**
+ * Calls `each` with the kind code, the id's byte span and the entry's byte span of every entry.
+ * Spans, not strings: a million ids decoded only to be hashed would leave the builder tens of MB
+ * of garbage that its RSS keeps.
  */
 export function forEachEntry(buf: Buffer, each: (kind: number, idAt: number, idEnd: number, start: number, end: number) => void): void {
-  let i = 0;
-  while (i < buf.length) {
-    const kind = buf[i] as number;
-    let j = i + 1;
-    let idLen = 0;
-    for (; j < buf.length && buf[j] !== 0x3a; j++) idLen = idLen * 10 + ((buf[j] as number) - 0x30);
-    const idAt = j + 1;
-    if (j >= buf.length || idAt + idLen > buf.length) throw new Error('snapshot: truncated entry');
-    // Past the id, only a risk score (length-prefixed) can hold a ';'.
-    let k = idAt + idLen;
-    for (; k < buf.length && buf[k] !== 0x3b && buf[k] !== 0x2c; k++);
-    if (buf[k] === 0x2c) {
-      let sLen = 0;
-      let s = k + 1;
-      for (; s < buf.length && buf[s] !== 0x3a; s++) sLen = sLen * 10 + ((buf[s] as number) - 0x30);
-      k = s + 1 + sLen;
-    }
-    if (k >= buf.length || buf[k] !== 0x3b) throw new Error('snapshot: truncated entry');
-    each(kind, idAt, idAt + idLen, i, k + 1);
-    i = k + 1;
+  for (let i = 0; i < buf.length; ) {
+    const end = entryEnd(buf, i);
+    each(buf[i] as number, idSpan.at, idSpan.end, i, end);
+    i = end;
   }
 }
 

@@ -2,12 +2,14 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { ListKind } from './keys.js';
 import { timerWaiter, type PublishWaiter } from './publish-waiter.js';
-import { bucketsFor, changedBuckets, chunkSpan, headerBytes, packChunked, parseIndex, unpackChunk, type ChunkIndex, type SnapshotBase } from './snapshot-chunks.js';
+import { bucketsFor, changedBuckets, chunkSpan, headerBytes, packChunked, parseIndex, unpackChunk, type ChunkIndex } from './snapshot-chunks.js';
+import { SnapshotBase } from './snapshot-base.js';
 import { Script } from './lua-script.js';
+import { bucketDelta } from './bucket-delta.js';
 import { DROP, FETCH_OR_LEASE, PUBLISH, SCAN_STEP } from './snapshot-scripts.js';
 import { WATERMARK_TTL_MS } from './snapshot-keeper.js';
 
-export type { SnapshotBase } from './snapshot-chunks.js';
+export type { SnapshotBase } from './snapshot-base.js';
 
 /** Buckets looked at per script call: bounds how long one call holds Redis (~1 ms per 1,000 keys). */
 const SCAN_COUNT = 250;
@@ -62,11 +64,11 @@ export interface SnapshotSink {
 }
 
 export interface LoadedSnapshot {
-  /** Every entry (a full read), or with `removed` the entries of the buckets that changed. */
+  /** Every entry (a full read), or with `removed` the entries that differ in the buckets that changed. */
   readonly pages: Buffer[];
   /**
-   * Only when read against a base: the base's entries of the changed buckets, to drop from the
-   * mirror before `pages` go in (source 'incremental').
+   * Only when read against a base: the base's entries that differ in the changed buckets, to
+   * drop from the mirror before `pages` go in (source 'incremental'; see bucket-delta.ts).
    */
   readonly removed?: Buffer[];
   /** local ms minus server ms, measured after a reply (never less than the true offset). */
@@ -194,20 +196,21 @@ const UNPACK_YIELD_EVERY = 256;
 export async function unpackSnapshot(packed: Buffer): Promise<{ pages: Buffer[]; base: SnapshotBase }> {
   const index = parseIndex(packed, packed.length);
   const chunks = packed.subarray(index.headerBytes);
-  return { pages: await unpackBuckets(index, chunks, allBuckets(index)), base: { index, chunks } };
+  return { pages: await unpackBuckets(index, (b) => chunks.subarray(...chunkSpan(index, b)), allBuckets(index)), base: SnapshotBase.of(index, chunks) };
 }
 
 function allBuckets(index: ChunkIndex): number[] {
   return Array.from({ length: index.buckets }, (_, b) => b);
 }
 
-async function unpackBuckets(index: ChunkIndex, chunks: Buffer, buckets: number[], chunkOf = (b: number) => chunks.subarray(...chunkSpan(index, b)), verify = true): Promise<Buffer[]> {
+/** `keepEmpty`: one result per bucket, in order, an empty bucket too (a delta pairs them up). */
+async function unpackBuckets(index: ChunkIndex, chunkOf: (b: number) => Buffer, buckets: number[], verify = true, keepEmpty = false): Promise<Buffer[]> {
   const out: Buffer[] = [];
   for (let i = 0; i < buckets.length; i++) {
     if (i % UNPACK_YIELD_EVERY === UNPACK_YIELD_EVERY - 1) await new Promise((r) => setImmediate(r));
     const b = buckets[i] as number;
     const raw = unpackChunk(index, b, chunkOf(b), verify);
-    if (raw.length > 0) out.push(raw);
+    if (keepEmpty || raw.length > 0) out.push(raw);
   }
   return out;
 }
@@ -325,7 +328,7 @@ export async function freshSnapshot(
       const buildReason: BuildReason = log === 'log_refused' ? (logUntil === 0 ? 'log_unreadable' : 'keeper_late') : (log as BuildReason);
       if (packed === undefined) return { ...built, buildReason };
       const index = parseIndex(packed, packed.length);
-      return { ...built, buildReason, base: { index, chunks: packed.subarray(index.headerBytes) }, ...(published === undefined ? {} : { published }) };
+      return { ...built, buildReason, base: SnapshotBase.of(index, packed.subarray(index.headerBytes)), ...(published === undefined ? {} : { published }) };
     }
     // Someone else is building: wait for the publish, or poll with jitter (a fleet polling in step would arrive together).
     await waiter.wait();
@@ -425,8 +428,8 @@ async function readPublishedOrThrow(conn: Redis, meta: string, offsetMs: number,
   const changed = base === undefined ? undefined : worthReading(base.index, index);
   // The base's own entries of those buckets, first: a base that does not unpack (it never should)
   // means reading everything, not failing every resync on it.
-  const removed = base === undefined || changed === undefined ? undefined : await unpackBuckets(base.index, base.chunks, changed, undefined, false).catch(() => undefined);
-  if (base === undefined || changed === undefined || removed === undefined) {
+  const before = base === undefined || changed === undefined ? undefined : await unpackBuckets(base.index, (b) => base.chunk(b), changed, false, true).catch(() => undefined);
+  if (base === undefined || changed === undefined || before === undefined) {
     const whole = await readRange(conn, key, Math.max(first.length, headBytes), bytes, count);
     if (whole === undefined) return undefined;
     const packed = Buffer.concat([first, rest, whole]);
@@ -435,11 +438,19 @@ async function readPublishedOrThrow(conn: Redis, meta: string, offsetMs: number,
   }
   const fresh = await readChunks(conn, key, index, changed, count);
   if (fresh === undefined) return undefined;
-  const pages = await parsed(() => unpackBuckets(index, Buffer.alloc(0), changed, (b) => fresh.get(b) as Buffer));
+  const after = await parsed(() => unpackBuckets(index, (b) => fresh.get(b) as Buffer, changed, true, true));
+  // Only what differs inside each changed bucket is removed and added. A bucket that does not
+  // parse (a checked chunk never should) gives up the delta for a whole read: if the fault was in
+  // the new snapshot, the caller's decode refuses it there.
+  const pages: Buffer[] = [];
+  const removed: Buffer[] = [];
+  try {
+    for (let i = 0; i < changed.length; i++) bucketDelta(before[i] as Buffer, after[i] as Buffer, removed, pages);
+  } catch {
+    return readPublishedOrThrow(conn, meta, offsetMs);
+  }
   // The unchanged buckets hold the same entries as the base's, so the base's chunks stand in.
-  const parts: Buffer[] = [];
-  for (let b = 0; b < index.buckets; b++) parts.push(fresh.get(b) ?? base.chunks.subarray(...chunkSpan(base.index, b)));
-  return { pages, removed, offsetMs, source: 'incremental', entries, base: { index: rebased(index, parts), chunks: Buffer.concat(parts) }, bytesRead: count.bytes };
+  return { pages, removed, offsetMs, source: 'incremental', entries, base: base.caughtUp(index, fresh), bytesRead: count.bytes };
 }
 
 /**
@@ -461,14 +472,6 @@ async function parsed<T>(fn: () => T | Promise<T>): Promise<T> {
   } catch (err) {
     throw new Unreadable((err as Error).message);
   }
-}
-
-/** The index of chunks reassembled from two snapshots: same digests, offsets of these chunks. */
-function rebased(index: ChunkIndex, parts: Buffer[]): ChunkIndex {
-  const ends = new Uint32Array(index.buckets);
-  let end = 0;
-  parts.forEach((p, b) => (ends[b] = end += p.length));
-  return { ...index, ends };
 }
 
 /** Protocol bytes Redis adds to each GETRANGE reply ("$<len>\r\n" ... "\r\n"), rounded up. */

@@ -45,6 +45,8 @@ describe('state benches', () => {
     expect(storm).not.toBeNull();
     expect(tallied(storm![2] as string)).toBe(Number(storm![1]));
     expect(out).toMatch(/all [\d.]+ s; the 2 sidecars alone in a process each, as in a pod: [\d.]+ s/);
+    expect(out).toMatch(/the 2 alone hold the product's mirror of every entry; their event loop's delay from the outage to back in sync: p99 [\d.]+, [\d.]+ ms; max [\d.]+, [\d.]+ ms; CPU [\d.]+, [\d.]+ s/);
+    expect(out).toMatch(/CPU of the 2 fleet processes from the outage to back in sync: [\d.]+, [\d.]+ s \([\d.]+ s in all; Redis [\d.]+ s once its AOF was loaded\)/);
     expect(out).toMatch(/catch-up transfer: 10,000 x [\d.,]+ KiB read per sidecar as measured/);
     expect(out).toMatch(/## Mirror memory .*entries in mirror: 5,000/);
     expect(out).toMatch(/steady state: [\d,]+ µs\/sidecar\/min x 10,000 = [\d.]+ % of one Redis core/);
@@ -60,6 +62,18 @@ describe('state benches', () => {
     const out = await run('snapshot-read.js', ['--entries', '2000', '--readers', '3'], 60_000);
     expect(out).toMatch(/baseline, raw pages in 256 KB windows: [\d,]+ µs per reader/);
     expect(out).toMatch(/published, deflated: [\d,]+ µs per reader/);
+  }, 90_000);
+
+  it('catch-up-cpu: a catch-up by whole buckets against one by the entries that differ, on the same snapshots', async () => {
+    await ensureBuilt();
+    const out = await run('catch-up-cpu.js', ['--entries', '20000', '--changes', '10', '--rounds', '1'], 60_000);
+    const row = /\| 20,000 \| 10 \| ([\d,]+) of 256 \| [\d.,]+ \| ([\d,]+) \| [\d.,]+ \| ([\d,]+) \| [\d.]+ \|/.exec(out);
+    expect(row).not.toBeNull();
+    const [buckets, whole, delta] = row!.slice(1).map((n) => Number(n.replace(/,/g, ''))) as [number, number, number];
+    expect(buckets).toBeGreaterThanOrEqual(1);
+    // Whole buckets apply both versions of every entry in them; the delta at least the changes.
+    expect(whole).toBeGreaterThan(delta);
+    expect(delta).toBeGreaterThanOrEqual(5);
   }, 90_000);
 
   it('mirror-lookup: ns per call for each lookup and the Map baseline', async () => {
