@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { Script } from './lua-script.js';
-import type { SnapshotKeys } from './snapshot.js';
+import type { SnapshotKeys } from './snapshot-keys.js';
 import { KEEP, REFRESH, UNKEEP } from './snapshot-scripts.js';
 
 const keep = new Script(KEEP);

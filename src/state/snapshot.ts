@@ -4,12 +4,14 @@ import type { ListKind } from './keys.js';
 import { timerWaiter, type PublishWaiter } from './publish-waiter.js';
 import { bucketsFor, changedBuckets, chunkSpan, headerBytes, packChunked, parseIndex, unpackChunk, type ChunkIndex } from './snapshot-chunks.js';
 import { SnapshotBase } from './snapshot-base.js';
+import type { SnapshotKeys } from './snapshot-keys.js';
 import { Script } from './lua-script.js';
 import { bucketDelta } from './bucket-delta.js';
 import { DROP, FETCH_OR_LEASE, PUBLISH, SCAN_STEP } from './snapshot-scripts.js';
 import { WATERMARK_TTL_MS } from './snapshot-keeper.js';
 
 export type { SnapshotBase } from './snapshot-base.js';
+export { snapshotKeys, type SnapshotKeys } from './snapshot-keys.js';
 
 /** Buckets looked at per script call: bounds how long one call holds Redis (~1 ms per 1,000 keys). */
 const SCAN_COUNT = 250;
@@ -147,36 +149,6 @@ function countEntries(page: Buffer): number {
   let n = 0;
   for (let i = page.indexOf(0x3b); i !== -1; i = page.indexOf(0x3b, i + 1)) n++;
   return n;
-}
-
-export interface SnapshotKeys {
-  readonly meta: string;
-  readonly lease: string;
-  /** Server µs of the latest resync's first poll: the keeper advances its watermark past it. */
-  readonly arrival: string;
-  /** The keeper's "<snapshot key> <watermark µs> <log length> <log key>" (snapshot-keeper.ts). */
-  readonly logWatermark: string;
-  staging(id: string): string;
-  log(id: string): string;
-}
-
-/**
- * Each snapshot format has its own meta, snapshot, log and watermark keys: a sidecar of an earlier
- * release (ZTC1 chunks under zt_mirror:cmeta, one deflated stream under zt_mirror:zmeta, raw pages
- * under zt_mirror:meta) never reads one, nor this release one of theirs, and two releases' keepers
- * never overwrite each other's watermark during a rolling upgrade. The lease and the arrival key
- * are shared: the first keeps the two from scanning Redis at once, the second only makes a keeper
- * look sooner.
- */
-export function snapshotKeys(prefix: string): SnapshotKeys {
-  return {
-    meta: `${prefix}zt_mirror:c2meta`,
-    lease: `${prefix}zt_mirror:lease`,
-    arrival: `${prefix}zt_mirror:zarrival`,
-    logWatermark: `${prefix}zt_mirror:c2logw`,
-    staging: (id) => `${prefix}zt_mirror:c2snap:${id}`,
-    log: (id) => `${prefix}zt_mirror:c2log:${id}`,
-  };
 }
 
 /**
