@@ -120,7 +120,7 @@ const idSpan = { start: 0, at: 0, end: 0 };
 export function entryEnd(buf: Buffer, i: number): number {
   let j = i + 1;
   let idLen = 0;
-  for (; j < buf.length && buf[j] !== 0x3a; j++) idLen = idLen * 10 + ((buf[j] as number) - 0x30);
+  for (; j < buf.length && buf[j] !== 0x3a; j++) idLen = idLen * 10 + digit(buf, j);
   const idAt = j + 1;
   if (j >= buf.length || idAt + idLen > buf.length) throw new Error('snapshot: truncated entry');
   let k = idAt + idLen;
@@ -128,7 +128,7 @@ export function entryEnd(buf: Buffer, i: number): number {
   if (buf[k] === 0x2c) {
     let sLen = 0;
     let s = k + 1;
-    for (; s < buf.length && buf[s] !== 0x3a; s++) sLen = sLen * 10 + ((buf[s] as number) - 0x30);
+    for (; s < buf.length && buf[s] !== 0x3a; s++) sLen = sLen * 10 + digit(buf, s);
     k = s + 1 + sLen;
   }
   if (k >= buf.length || buf[k] !== 0x3b) throw new Error('snapshot: truncated entry');
@@ -136,6 +136,17 @@ export function entryEnd(buf: Buffer, i: number): number {
   idSpan.at = idAt;
   idSpan.end = idAt + idLen;
   return k + 1;
+}
+
+/**
+ * A length's digit. Anything else is refused: chunks read from Redis pass their digest, but anyone
+ * who can write Redis can publish one, and a negative length would walk backwards, so a caller
+ * stepping from entry to entry would never end.
+ */
+function digit(buf: Buffer, at: number): number {
+  const d = (buf[at] as number) - 0x30;
+  if (d < 0 || d > 9) throw new Error('snapshot: bad entry length');
+  return d;
 }
 
 /** The bucket-order hash (keyHash) of the entry of `buf` that entryEnd parsed last. */

@@ -91,6 +91,13 @@ describe('bucket delta', () => {
     expect(() => bucketDelta(Buffer.from(entry('s', 'a', 1)), Buffer.from('s1:b1'), [], [])).toThrow(/truncated/);
   });
 
+  it('refuses a length that is not digits (a planted chunk), where a negative one would walk back and never end', () => {
+    // "-3" read as a length would point back at the ';' of the entry before it.
+    const planted = Buffer.from(entry('s', 'a', 1) + 's-3:x1;');
+    expect(() => bucketDelta(Buffer.from(entry('s', 'a', 1)), planted, [], [])).toThrow(/bad entry length/);
+    expect(() => bucketDelta(Buffer.from(entry('r', 'a', 1, '0.5')), Buffer.from('r1:a1,-9:0.5;'), [], [])).toThrow(/bad entry length/);
+  });
+
   it('a mirror caught up by deltas equals one read from the new snapshot in full, for every key and time', async () => {
     const NOW = 1_000_000;
     const EXPIRIES = [-1, 1000, 2000, 3000].map((e) => (e < 0 ? -1 : NOW + e));
