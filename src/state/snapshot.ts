@@ -512,13 +512,12 @@ async function readChunks(conn: Redis, key: string, index: ChunkIndex, buckets: 
   return (await flush()) ? out : undefined;
 }
 
+/**
+ * A length, up to `stop`. Never signed: a planted chunk (one that passes its digest) with a
+ * negative id length pointed the decoder back at an entry it had read, and it read it forever.
+ */
 function readInt(buf: Buffer, at: number, stop: number): [number, number] {
   let i = at;
-  let neg = false;
-  if (buf[i] === 0x2d) {
-    neg = true;
-    i++;
-  }
   let n = 0;
   for (; i < buf.length && buf[i] !== stop; i++) {
     const d = (buf[i] as number) - 0x30;
@@ -526,7 +525,7 @@ function readInt(buf: Buffer, at: number, stop: number): [number, number] {
     n = n * 10 + d;
   }
   if (i >= buf.length) throw new Error('snapshot: truncated entry');
-  return [neg ? -n : n, i + 1];
+  return [n, i + 1];
 }
 
 /** Decodes pages (see snapshot-scripts.ts for the encoding) into `sink`, expiry in local time. */
