@@ -112,8 +112,8 @@ export function bucketDelta(before: Buffer, after: Buffer, removed: Buffer[], ad
     const h = a.done() || (!b.done() && b.hash() <= a.hash()) ? b.hash() : a.hash();
     const gb = b.at;
     const ga = a.at;
-    b.skip(h);
-    a.skip(h);
+    b.passGroup(h);
+    a.passGroup(h);
     if (b.at - gb === a.at - ga && before.compare(after, ga, a.at, gb, b.at) === 0) continue;
     gone.add(gb, b.at);
     come.add(ga, a.at);
@@ -150,7 +150,7 @@ class Cursor {
   }
 
   /** Past every entry from here whose hash is h. */
-  skip(h: number): void {
+  passGroup(h: number): void {
     while (!this.done() && this.hash() === h) {
       this.at = this.end;
       this.end = -1;
